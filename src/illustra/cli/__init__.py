@@ -1,0 +1,58 @@
+"""The ``illustra`` command. Each command group lives in its own module; this file only wires them
+up and turns core exceptions into one-line messages with an exit status."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from typing import Any
+
+import click
+
+from ..errors import IllustraError
+
+# Modules under illustra.cli that each expose ``commands: list[click.Command]``.
+COMMAND_MODULES = [
+    "ingest",
+    "embed",
+    "index_cmd",
+    "search_cmd",
+    "info",
+    "settings_cmd",
+]
+
+
+class IllustraGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except IllustraError as exc:
+            click.echo(f"error: {exc.message}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted; progress so far is kept - run the same command again to resume", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=IllustraGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="illustra")
+@click.option("-v", "--verbose", is_flag=True, help="Log more detail to stderr.")
+def main(verbose: bool) -> None:
+    """Search digitised image collections by description or by example."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(message)s", stream=sys.stderr
+    )
+    for noisy in ("httpx", "datasets", "transformers", "sentence_transformers", "urllib3", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.WARNING if verbose else logging.ERROR)
+
+
+for _name in COMMAND_MODULES:
+    try:
+        _mod = importlib.import_module(f"{__name__}.{_name}")
+    except ModuleNotFoundError as _exc:
+        if _exc.name != f"{__name__}.{_name}":
+            raise
+        continue
+    for _cmd in _mod.commands:
+        main.add_command(_cmd)

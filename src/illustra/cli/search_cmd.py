@@ -1,0 +1,82 @@
+"""``illustra search``: by text, by image file, or "more like this" an item."""
+
+from __future__ import annotations
+
+import click
+
+from .common import collection_option, echo_json, model_option, notice
+
+
+def _field_filters(values: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for v in values:
+        if "=" not in v:
+            raise click.BadParameter(f"{v!r} is not FIELD=VALUE", param_hint="--where")
+        k, _, val = v.partition("=")
+        out[k.strip()] = val.strip()
+    return out
+
+
+@click.command("search")
+@collection_option
+@click.argument("query", required=False)
+@click.option("--image", "image_path", type=click.Path(dir_okay=False), help="Search by an image file.")
+@click.option("--like", "like_id", help="Search for items like the item with this id.")
+@click.option("-k", "k", type=click.IntRange(1, 1000), default=10, show_default=True, help="Number of results.")
+@click.option("--offset", type=click.IntRange(0, 100_000), default=0, help="Skip this many results (paging).")
+@click.option("--year-from", type=int, help="Only items from this year on.")
+@click.option("--year-to", type=int, help="Only items up to this year.")
+@click.option("--where", "where", multiple=True, metavar="FIELD=VALUE", help="Exact field match; repeatable.")
+@click.option("--title-contains", help="Only items whose title contains this text.")
+@click.option("--mode", type=click.Choice(["visual", "text", "hybrid"]), default=None,
+              help="What to match: the pictures, the catalogue text, or both (default: hybrid when the collection has text).")
+@model_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def search_cmd(
+    collection_dir: str,
+    query: str | None,
+    image_path: str | None,
+    like_id: str | None,
+    k: int,
+    offset: int,
+    year_from: int | None,
+    year_to: int | None,
+    where: tuple[str, ...],
+    title_contains: str | None,
+    mode: str | None,
+    model: str | None,
+    as_json: bool,
+) -> None:
+    """Search a collection: QUERY text, --image FILE, or --like ID."""
+    from ..errors import BadInput
+    from ..filters import Filters
+    from ..search import SearchService
+
+    given = [x for x in (query, image_path, like_id) if x]
+    if len(given) != 1:
+        raise BadInput("give exactly one of: a text QUERY, --image FILE, or --like ID")
+    filters = Filters(year_from=year_from, year_to=year_to, fields=_field_filters(where), title_contains=title_contains)
+    svc = SearchService(collection_dir, model)
+    if query:
+        resp = svc.search_text(query, k=k, offset=offset, filters=filters, mode=mode)
+    elif image_path:
+        resp = svc.search_image(image_path, k=k, offset=offset, filters=filters)
+    else:
+        resp = svc.search_like(str(like_id), k=k, offset=offset, filters=filters)
+    for n in resp.notices:
+        notice(n)
+    if as_json:
+        echo_json({"results": [h.to_json() for h in resp.results], "model": resp.model, "mode": resp.mode,
+                   "notices": resp.notices, "has_more": resp.has_more})
+        return
+    if not resp.results:
+        click.echo("no results")
+        return
+    click.echo(f"{'rank':>4}  {'score':>6}  {'year':>4}  {'id':<40}  title")
+    for h in resp.results:
+        title = (h.metadata.get("title") or "").replace("\n", " ")
+        year = h.metadata.get("year") or ""
+        click.echo(f"{h.rank:>4}  {h.score:6.3f}  {year!s:>4}  {h.id[:40]:<40}  {title[:70]}")
+
+
+commands = [search_cmd]

@@ -1,0 +1,306 @@
+"""A collection on disk: a 🤗 ``datasets`` Arrow dataset plus ``manifest.json``.
+
+Layout of a collection directory::
+
+    manifest.json               schema version, counts, source, embeddings, indexes
+    data/                       datasets.save_to_disk output (memory-mapped when opened)
+    embeddings/<model-slug>/    vectors written by ``illustra embed`` (see embedding.py)
+    index/<model-slug>/         FAISS index (see index.py)
+    text/                       metadata text index for hybrid search
+    feedback.sqlite             "report this result" entries
+
+Rows have a stable string ``id``, an optional ``image`` (the datasets Image feature holding a
+bounded-size JPEG copy), ``image_path`` (the original path or URL) and metadata columns.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import datasets
+import numpy as np
+from datasets.arrow_writer import ArrowWriter
+
+from .errors import CollectionError, CollectionNotFound, ItemNotFound
+
+SCHEMA_VERSION = 1
+
+# Metadata columns every collection has (empty string / None where a source has no value).
+CORE_FIELDS = ["title", "creator", "date", "place", "publisher", "source_url", "licence"]
+# Columns that are not metadata shown to users.
+INTERNAL_COLUMNS = {"image"}
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+def features_for(extra_fields: Iterable[str]) -> datasets.Features:
+    cols: dict[str, Any] = {
+        "id": datasets.Value("string"),
+        "image": datasets.Image(),
+        "image_path": datasets.Value("string"),
+    }
+    for f in CORE_FIELDS:
+        cols[f] = datasets.Value("string")
+    cols["year"] = datasets.Value("int32")
+    for f in extra_fields:
+        if f not in cols:
+            cols[f] = datasets.Value("string")
+    return datasets.Features(cols)
+
+
+def normalise_row(row: dict[str, Any], features: datasets.Features) -> dict[str, Any]:
+    """Fill missing columns, coerce metadata to strings, keep ``image`` as {'bytes', 'path'} or None."""
+    out: dict[str, Any] = {}
+    for name, feat in features.items():
+        v = row.get(name)
+        if name == "image":
+            out[name] = v if v else None
+        elif name == "year":
+            try:
+                out[name] = int(v) if v not in (None, "") else None
+            except (TypeError, ValueError):
+                out[name] = None
+        elif isinstance(feat, datasets.Value) and feat.dtype == "string":
+            out[name] = None if v is None else str(v)
+        else:
+            out[name] = v
+    if not out.get("id"):
+        raise CollectionError("every row needs a non-empty 'id'")
+    return out
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(obj, fh, indent=2, ensure_ascii=False)
+        fh.write("\n")
+    os.replace(tmp, path)
+
+
+class Collection:
+    """An opened collection. Cheap to open: the dataset is memory-mapped."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        mpath = self.root / "manifest.json"
+        if not mpath.is_file():
+            if self.root.exists():
+                raise CollectionNotFound(f"{self.root} is not an Illustra collection (no manifest.json)")
+            raise CollectionNotFound(f"collection {self.root} does not exist; create it with 'illustra ingest'")
+        try:
+            self.manifest: dict[str, Any] = json.loads(mpath.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise CollectionError(f"{mpath} is unreadable: {exc}") from exc
+        if self.manifest.get("schema_version") != SCHEMA_VERSION:
+            raise CollectionError(
+                f"{self.root} has schema version {self.manifest.get('schema_version')}; "
+                f"this Illustra reads version {SCHEMA_VERSION}"
+            )
+        try:
+            self.dataset: datasets.Dataset = datasets.load_from_disk(str(self.root / "data"))  # type: ignore[assignment]
+        except (OSError, FileNotFoundError, ValueError) as exc:
+            raise CollectionError(f"{self.root}/data is unreadable: {exc}") from exc
+        self._ids: np.ndarray | None = None
+        self._id_to_row: dict[str, int] | None = None
+
+    # -- creation -------------------------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        root: str | Path,
+        rows: Iterable[dict[str, Any]],
+        *,
+        source: dict[str, Any],
+        extra_fields: Iterable[str] = (),
+        text_fields: Iterable[str] | None = None,
+        on_duplicate: str = "skip",
+    ) -> Collection:
+        """Write rows as a new collection, or append them to an existing one.
+
+        Rows whose id is already present (or repeats within ``rows``) are skipped, so re-running an
+        ingest never duplicates items. ``text_fields`` says which fields feed the text index.
+        """
+        root = Path(root)
+        existing: Collection | None = None
+        if (root / "manifest.json").exists():
+            existing = cls(root)
+        extra = list(dict.fromkeys(extra_fields))
+        if existing is not None:
+            extra = list(dict.fromkeys([*existing.extra_fields, *extra]))
+        feats = features_for(extra)
+        seen: set[str] = set(existing.ids.tolist()) if existing is not None else set()
+        old_len = len(existing) if existing is not None else 0
+        stats = {"duplicates": 0}
+
+        def gen() -> Iterator[dict[str, Any]]:
+            for r in rows:
+                norm = normalise_row(r, feats)
+                if norm["id"] in seen:
+                    stats["duplicates"] += 1
+                    continue
+                seen.add(norm["id"])
+                yield norm
+
+        root.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=".ingest-", dir=root))
+        try:
+            # ArrowWriter streams rows to disk in batches: memory stays bounded for 1M-row manifests.
+            arrow_path = work / "new.arrow"
+            with ArrowWriter(features=feats, path=str(arrow_path), writer_batch_size=1000) as writer:
+                for rec in gen():
+                    writer.write(rec)
+                writer.finalize()
+            new = datasets.Dataset.from_file(str(arrow_path))
+            if existing is not None:
+                old = existing.dataset.cast(feats) if existing.dataset.features != feats else existing.dataset
+                merged = datasets.concatenate_datasets([old, new]) if len(new) else old
+            else:
+                merged = new
+            staged = work / "data"
+            merged.save_to_disk(str(staged), max_shard_size="500MB")
+            del merged, new
+            if existing is not None:
+                existing.dataset = None  # type: ignore[assignment]
+            old_data = root / "data"
+            if old_data.exists():
+                trash = work / "old-data"
+                os.replace(old_data, trash)
+            os.replace(staged, old_data)
+            manifest = existing.manifest if existing is not None else {
+                "schema_version": SCHEMA_VERSION,
+                "created": now_iso(),
+                "sources": [],
+                "embeddings": {},
+                "indexes": {},
+            }
+            ds = datasets.load_from_disk(str(old_data))
+            manifest["updated"] = now_iso()
+            src = dict(source)
+            src["added"] = len(ds) - old_len
+            src["duplicates_skipped"] = stats["duplicates"]
+            src["ingested"] = now_iso()
+            manifest.setdefault("sources", []).append(src)
+            manifest["extra_fields"] = extra
+            if text_fields is not None:
+                manifest["text_fields"] = list(text_fields)
+            manifest["counts"] = _counts(ds)  # type: ignore[arg-type]
+            write_json_atomic(root / "manifest.json", manifest)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        coll = cls(root)
+        coll.last_ingest = {"added": src["added"], "duplicates_skipped": stats["duplicates"]}
+        return coll
+
+    # -- reading --------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    @property
+    def extra_fields(self) -> list[str]:
+        return list(self.manifest.get("extra_fields", []))
+
+    @property
+    def metadata_fields(self) -> list[str]:
+        return [c for c in self.dataset.column_names if c not in INTERNAL_COLUMNS and c != "id"]
+
+    @property
+    def text_fields(self) -> list[str]:
+        default = ["title", "creator", "place", "publisher", "description", "keywords", "caption", "ocr"]
+        fields = self.manifest.get("text_fields") or default
+        return [f for f in fields if f in self.dataset.column_names]
+
+    @property
+    def ids(self) -> np.ndarray:
+        if self._ids is None:
+            self._ids = np.asarray(self.dataset.data.column("id").to_pylist(), dtype=object)
+        return self._ids
+
+    def row_of(self, item_id: str) -> int:
+        if self._id_to_row is None:
+            self._id_to_row = {str(v): i for i, v in enumerate(self.ids)}
+        try:
+            return self._id_to_row[item_id]
+        except KeyError:
+            raise ItemNotFound(f"no item with id {item_id!r} in {self.root}") from None
+
+    def metadata(self, row: int) -> dict[str, Any]:
+        """Metadata of one row (no image bytes)."""
+        rec = self.dataset.data.slice(row, 1).to_pylist()[0]
+        return {k: v for k, v in rec.items() if k not in INTERNAL_COLUMNS}
+
+    def metadata_many(self, rows: list[int]) -> list[dict[str, Any]]:
+        if not rows:
+            return []
+        cols = [c for c in self.dataset.column_names if c not in INTERNAL_COLUMNS]
+        table = self.dataset.data.table if hasattr(self.dataset.data, "table") else self.dataset.data
+        sub = self.dataset.select_columns(cols).select(rows) if self.dataset._indices is not None else None
+        if sub is not None:
+            return sub.to_list()
+        taken = table.select(cols).take(rows)
+        return taken.to_pylist()
+
+    def image_bytes(self, row: int) -> bytes | None:
+        """The stored bounded-size copy, or the original file when only a path was kept."""
+        rec = self.dataset.data.column("image")[row].as_py()
+        if rec and rec.get("bytes"):
+            return bytes(rec["bytes"])
+        if rec and rec.get("path") and os.path.isfile(rec["path"]):
+            return Path(rec["path"]).read_bytes()
+        return None
+
+    def has_image(self, row: int) -> bool:
+        rec = self.dataset.data.column("image")[row].as_py()
+        return bool(rec and (rec.get("bytes") or rec.get("path")))
+
+    # -- manifest updates -----------------------------------------------------------------
+    def update_manifest(self, **changes: Any) -> None:
+        """Merge top-level keys into the manifest (dict values are merged one level deep)."""
+        for k, v in changes.items():
+            if isinstance(v, dict) and isinstance(self.manifest.get(k), dict):
+                self.manifest[k].update(v)
+            else:
+                self.manifest[k] = v
+        self.manifest["updated"] = now_iso()
+        write_json_atomic(self.root / "manifest.json", self.manifest)
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "path": str(self.root),
+            "schema_version": self.manifest.get("schema_version"),
+            "created": self.manifest.get("created"),
+            "updated": self.manifest.get("updated"),
+            "counts": self.manifest.get("counts", {}),
+            "fields": self.metadata_fields,
+            "text_fields": self.text_fields,
+            "sources": self.manifest.get("sources", []),
+            "embeddings": self.manifest.get("embeddings", {}),
+            "indexes": self.manifest.get("indexes", {}),
+        }
+
+
+def _counts(ds: datasets.Dataset) -> dict[str, int]:
+    col = ds.data.column("image")
+    with_image = 0
+    for chunk in col.chunks:
+        # A struct column: an item has an image when bytes or path is set.
+        b = chunk.field("bytes").is_valid()
+        p = chunk.field("path").is_valid()
+        import pyarrow.compute as pc
+
+        with_image += int(pc.sum(pc.or_(b, p)).as_py() or 0) if len(chunk) else 0
+    years = [y for y in ds.data.column("year").to_pylist() if y is not None] if len(ds) < 5_000_000 else []
+    out = {"items": len(ds), "with_image": with_image}
+    if years:
+        out["year_min"] = int(min(years))
+        out["year_max"] = int(max(years))
+    return out

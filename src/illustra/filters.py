@@ -1,0 +1,106 @@
+"""Metadata filters, evaluated column-wise on the memory-mapped Arrow table.
+
+A filter produces a boolean mask over dataset rows; the search service maps it to vector positions
+and searches only those, so ``k`` filtered results come back even when the filter is selective.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .errors import BadInput
+
+# Fields that are never exact-match filters (free text or internal).
+NOT_FILTERABLE = {"id", "image", "image_path", "title", "description", "keywords", "source_url", "year"}
+
+
+@dataclass
+class Filters:
+    year_from: int | None = None
+    year_to: int | None = None
+    fields: dict[str, str] = field(default_factory=dict)  # exact match (case-insensitive)
+    title_contains: str | None = None
+    exclude_ids: frozenset[str] = frozenset()
+
+    def is_empty(self) -> bool:
+        return (
+            self.year_from is None
+            and self.year_to is None
+            and not self.fields
+            and not self.title_contains
+            and not self.exclude_ids
+        )
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.year_from is not None:
+            out["year_from"] = self.year_from
+        if self.year_to is not None:
+            out["year_to"] = self.year_to
+        out.update(self.fields)
+        if self.title_contains:
+            out["title_contains"] = self.title_contains
+        return out
+
+
+class FilterEngine:
+    """Computes row masks for one collection's table, caching the columns it reads."""
+
+    def __init__(self, table: pa.Table, filterable: list[str]) -> None:
+        self.table = table
+        self.filterable = filterable
+        self._year: np.ndarray | None = None
+        self._lower: dict[str, pa.Array] = {}
+
+    def validate(self, f: Filters) -> None:
+        for name in f.fields:
+            if name not in self.filterable:
+                raise BadInput(
+                    f"cannot filter on {name!r}; filterable fields: {', '.join(self.filterable) or 'none'}"
+                )
+        if f.year_from is not None and f.year_to is not None and f.year_from > f.year_to:
+            raise BadInput(f"year_from ({f.year_from}) is after year_to ({f.year_to})")
+
+    def year(self) -> np.ndarray:
+        if self._year is None:
+            col = self.table.column("year")
+            # Unknown years become a sentinel outside every range.
+            self._year = col.fill_null(-(2**31)).to_numpy().astype(np.int64)
+        return self._year
+
+    def _lowered(self, name: str) -> pa.Array:
+        if name not in self._lower:
+            col = self.table.column(name).combine_chunks()
+            self._lower[name] = pc.utf8_lower(col.cast(pa.string()))
+        return self._lower[name]
+
+    def mask(self, f: Filters, id_to_row: Any = None) -> np.ndarray | None:
+        """Boolean mask over rows, or None when nothing is filtered."""
+        if f.is_empty():
+            return None
+        self.validate(f)
+        n = self.table.num_rows
+        m = np.ones(n, dtype=bool)
+        if f.year_from is not None or f.year_to is not None:
+            y = self.year()
+            if f.year_from is not None:
+                m &= y >= f.year_from
+            if f.year_to is not None:
+                m &= (y <= f.year_to) & (y > -(2**31))
+        for name, value in f.fields.items():
+            eq = pc.equal(self._lowered(name), value.strip().lower())
+            m &= eq.fill_null(False).to_numpy(zero_copy_only=False)
+        if f.title_contains:
+            hit = pc.match_substring(self._lowered("title"), f.title_contains.strip().lower())
+            m &= hit.fill_null(False).to_numpy(zero_copy_only=False)
+        if f.exclude_ids and id_to_row is not None:
+            for item_id in f.exclude_ids:
+                row = id_to_row(item_id)
+                if row is not None:
+                    m[row] = False
+        return m

@@ -1,0 +1,214 @@
+"""The search service: the one place queries are embedded and answered.
+
+Every front end (CLI, REST API, web page, eval) goes through ``SearchService``; query embedding uses
+the same encoder object (and so the same code) that embedded the collection.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from . import images
+from .collection import Collection
+from .embedding_store import pick_model
+from .encoders import Encoder, load_encoder
+from .errors import BadInput, ItemNotFound, ModelMismatch
+from .filters import NOT_FILTERABLE, FilterEngine, Filters
+from .index import VectorIndex, load_index
+
+MAX_K = 1000
+MAX_QUERY_CHARS = 1000
+
+
+@dataclass
+class Hit:
+    id: str
+    score: float
+    rank: int
+    metadata: dict[str, Any]
+    row: int = -1
+    explain: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        out = {"id": self.id, "score": round(float(self.score), 6), "rank": self.rank, "metadata": self.metadata}
+        if self.explain:
+            out["explain"] = self.explain
+        return out
+
+
+@dataclass
+class SearchResponse:
+    results: list[Hit]
+    kind: str  # text | image | like
+    model: str
+    query: str | None = None
+    k: int = 10
+    offset: int = 0
+    mode: str = "visual"
+    filters: dict[str, Any] = field(default_factory=dict)
+    notices: list[str] = field(default_factory=list)
+    has_more: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["results"] = [h.to_json() for h in self.results]
+        return d
+
+
+def _check_paging(k: int, offset: int) -> None:
+    if not 1 <= k <= MAX_K:
+        raise BadInput(f"k must be between 1 and {MAX_K}, got {k}")
+    if not 0 <= offset <= 100_000:
+        raise BadInput(f"offset must be between 0 and 100000, got {offset}")
+
+
+class SearchService:
+    """Search one collection with one model. Thread-safe for concurrent queries."""
+
+    def __init__(
+        self,
+        collection: Collection | str | Path,
+        model: str | None = None,
+        *,
+        encoder: Encoder | None = None,
+    ) -> None:
+        self.collection = collection if isinstance(collection, Collection) else Collection(collection)
+        self.model = pick_model(self.collection, model if model is not None else (encoder.name if encoder else None))
+        self._encoder = encoder
+        self._index: VectorIndex | None = None
+        self._lock = threading.Lock()
+        table = self.collection.dataset.data
+        table = getattr(table, "table", table)
+        self.filter_engine = FilterEngine(table, self.filterable_fields)
+        if encoder is not None:
+            self._check_encoder(encoder)
+
+    # -- lazily loaded parts --------------------------------------------------------------
+    @property
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            with self._lock:
+                if self._encoder is None:
+                    enc = load_encoder(self.model, fallback=False)
+                    self._check_encoder(enc)
+                    self._encoder = enc
+        return self._encoder
+
+    @property
+    def index(self) -> VectorIndex:
+        if self._index is None:
+            with self._lock:
+                if self._index is None:
+                    self._index = load_index(self.collection, self.model)
+        return self._index
+
+    def _check_encoder(self, enc: Encoder) -> None:
+        entry = self.collection.manifest.get("embeddings", {}).get(self.model, {})
+        if enc.name != self.model or (entry.get("dim") and int(entry["dim"]) != enc.dim):
+            raise ModelMismatch(
+                f"{self.collection.root} was embedded with {self.model!r} (dim {entry.get('dim')}); "
+                f"the query encoder is {enc.name!r} (dim {enc.dim}) — search with --model {self.model}"
+            )
+
+    def warm(self) -> None:
+        """Load the encoder and index now (servers call this at start-up)."""
+        _ = self.index
+        self.encoder.embed_texts(["warm up"])
+
+    @property
+    def filterable_fields(self) -> list[str]:
+        return [f for f in self.collection.metadata_fields if f not in NOT_FILTERABLE]
+
+    # -- queries --------------------------------------------------------------------------
+    def embed_text(self, query: str) -> np.ndarray:
+        query = (query or "").strip()
+        if not query:
+            raise BadInput("the query is empty")
+        if len(query) > MAX_QUERY_CHARS:
+            raise BadInput(f"the query is {len(query)} characters; the limit is {MAX_QUERY_CHARS}")
+        return self.encoder.embed_texts([query])[0]
+
+    def embed_image(self, image: Image.Image | bytes | str | Path) -> np.ndarray:
+        if isinstance(image, bytes):
+            im = images.decode(image, max_side=max(self.encoder.image_side * 2, 256))
+        elif isinstance(image, (str, Path)):
+            im = images.open_image(image, max_side=max(self.encoder.image_side * 2, 256))
+        else:
+            im = image.convert("RGB")
+        return self.encoder.embed_images([im])[0]
+
+    def search_text(
+        self, query: str, k: int = 10, offset: int = 0, filters: Filters | None = None, **kw: Any
+    ) -> SearchResponse:
+        _check_paging(k, offset)
+        vec = self.embed_text(query)
+        return self._respond(vec, k, offset, filters, kind="text", query=query.strip())
+
+    def search_image(
+        self, image: Image.Image | bytes | str | Path, k: int = 10, offset: int = 0, filters: Filters | None = None
+    ) -> SearchResponse:
+        _check_paging(k, offset)
+        vec = self.embed_image(image)
+        return self._respond(vec, k, offset, filters, kind="image")
+
+    def search_like(
+        self, item_id: str, k: int = 10, offset: int = 0, filters: Filters | None = None
+    ) -> SearchResponse:
+        """"More like this": the item's stored vector is the query; the item itself is left out."""
+        _check_paging(k, offset)
+        row = self.collection.row_of(item_id)
+        pos = self.index.position_of_row(row)
+        if pos is None:
+            raise ItemNotFound(f"item {item_id!r} has no image embedding (no image, or it could not be decoded)")
+        vec = np.asarray(self.index.vectors[pos], dtype=np.float32)
+        f = filters or Filters()
+        f = Filters(f.year_from, f.year_to, dict(f.fields), f.title_contains, f.exclude_ids | {item_id})
+        return self._respond(vec, k, offset, f, kind="like", query=item_id)
+
+    def vector_ranking(self, vec: np.ndarray, n: int, filters: Filters | None) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``n`` (scores, dataset rows) for a query vector under filters."""
+        index = self.index
+        row_mask = self.filter_engine.mask(filters or Filters(), self._row_or_none)
+        allowed = None if row_mask is None else row_mask[index.rows]
+        scores, pos = index.search(vec, n, allowed)
+        return scores, index.rows[pos]
+
+    def _row_or_none(self, item_id: str) -> int | None:
+        try:
+            return self.collection.row_of(item_id)
+        except ItemNotFound:
+            return None
+
+    def _respond(
+        self, vec: np.ndarray, k: int, offset: int, filters: Filters | None, *, kind: str, query: str | None = None
+    ) -> SearchResponse:
+        f = filters or Filters()
+        scores, rows = self.vector_ranking(vec, offset + k + 1, f)
+        has_more = len(rows) > offset + k
+        scores, rows = scores[offset : offset + k], rows[offset : offset + k]
+        hits = self.hits(rows.tolist(), scores.tolist(), offset)
+        for h in hits:
+            h.explain = {"visual_score": round(float(h.score), 6)}
+        return SearchResponse(
+            results=hits,
+            kind=kind,
+            model=self.model,
+            query=query,
+            k=k,
+            offset=offset,
+            filters=f.describe(),
+            has_more=has_more,
+        )
+
+    def hits(self, rows: list[int], scores: list[float], offset: int = 0) -> list[Hit]:
+        metas = self.collection.metadata_many(rows)
+        return [
+            Hit(id=str(m.pop("id")), score=float(s), rank=offset + i + 1, metadata=m, row=int(r))
+            for i, (r, s, m) in enumerate(zip(rows, scores, metas, strict=True))
+        ]

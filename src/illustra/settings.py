@@ -1,0 +1,67 @@
+"""One registry of settings, feeding CLI defaults, environment variables and the docs.
+
+Each setting is read from ``ILLUSTRA_<NAME>`` when set, else its default. ``illustra settings``
+prints this table, and README's settings section is generated from it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+
+    @property
+    def env(self) -> str:
+        return "ILLUSTRA_" + self.name.upper()
+
+    def get(self) -> Any:
+        raw = os.environ.get(self.env)
+        if raw is None or raw == "":
+            return self.default
+        if isinstance(self.default, bool):
+            return raw.strip().lower() in {"1", "true", "yes", "on"}
+        if isinstance(self.default, int):
+            return int(raw)
+        if isinstance(self.default, float):
+            return float(raw)
+        return raw
+
+
+def _default_data_dir() -> str:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return str(Path(base) / "illustra")
+
+
+SETTINGS: dict[str, Setting] = {
+    s.name: s
+    for s in [
+        Setting("data_dir", _default_data_dir(), "Per-user directory holding the demo collection."),
+        Setting("model", "laion/CLIP-ViT-B-32-laion2B-s34B-b79K", "Default embedding model (Hub id, local directory, or 'lite')."),
+        Setting("max_image_pixels", 64_000_000, "Images with more pixels than this are refused as decompression bombs."),
+        Setting("max_image_bytes", 50_000_000, "Image files larger than this many bytes are refused."),
+        Setting("stored_image_side", 1024, "Longest side of the bounded-size image copy stored in a collection."),
+        Setting("exact_index_max", 50_000, "Collections up to this size get an exact (flat) index; larger ones HNSW."),
+        Setting("batch_size", 32, "Images per model call when embedding."),
+        Setting("workers", max(1, (os.cpu_count() or 2)), "Decode/resize worker threads when embedding."),
+        Setting("download_concurrency", 8, "Concurrent downloads."),
+        Setting("download_timeout", 20.0, "Seconds to wait for a download to connect or to send the next bytes."),
+        Setting("download_retries", 3, "Retries for transient download failures, with exponential backoff."),
+        Setting("allow_url_fetch", False, "Let the API fetch query images by URL (bounded in size and time)."),
+        Setting("upload_max_bytes", 20_000_000, "Largest image upload the API accepts."),
+        Setting("guardrails", True, "Face-upload refusal, sensitive-term notes and language notices."),
+        Setting("host", "127.0.0.1", "Address `illustra serve` binds to."),
+        Setting("port", 8000, "Port `illustra serve` listens on."),
+    ]
+}
+
+
+def get(name: str) -> Any:
+    return SETTINGS[name].get()
