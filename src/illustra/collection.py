@@ -129,7 +129,12 @@ class Collection:
 
         Rows whose id is already present (or repeats within ``rows``) are skipped, so re-running an
         ingest never duplicates items. ``text_fields`` says which fields feed the text index.
+        With ``on_duplicate="replace"`` a row whose id is already in the collection replaces the old
+        row in place (same row number), e.g. to fill in an image that failed to download before;
+        repeats within ``rows`` are still skipped.
         """
+        if on_duplicate not in ("skip", "replace"):
+            raise CollectionError(f"on_duplicate must be 'skip' or 'replace', not {on_duplicate!r}")
         root = Path(root)
         existing: Collection | None = None
         if (root / "manifest.json").exists():
@@ -138,31 +143,41 @@ class Collection:
         if existing is not None:
             extra = list(dict.fromkeys([*existing.extra_fields, *extra]))
         feats = features_for(extra)
-        seen: set[str] = set(existing.ids.tolist()) if existing is not None else set()
+        old_ids: set[str] = set(existing.ids.tolist()) if existing is not None else set()
+        seen: set[str] = set()
         old_len = len(existing) if existing is not None else 0
-        stats = {"duplicates": 0}
-
-        def gen() -> Iterator[dict[str, Any]]:
-            for r in rows:
-                norm = normalise_row(r, feats)
-                if norm["id"] in seen:
-                    stats["duplicates"] += 1
-                    continue
-                seen.add(norm["id"])
-                yield norm
+        stats = {"duplicates": 0, "replaced": 0}
+        replacing = on_duplicate == "replace" and existing is not None
 
         root.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=".ingest-", dir=root))
         try:
             # ArrowWriter streams rows to disk in batches: memory stays bounded for 1M-row manifests.
             arrow_path = work / "new.arrow"
-            with ArrowWriter(features=feats, path=str(arrow_path), writer_batch_size=1000) as writer:
-                for rec in gen():
-                    writer.write(rec)
+            repl_path = work / "replacements.arrow"
+            with (
+                ArrowWriter(features=feats, path=str(arrow_path), writer_batch_size=1000) as writer,
+                ArrowWriter(features=feats, path=str(repl_path), writer_batch_size=100) as repl_writer,
+            ):
+                for r in rows:
+                    norm = normalise_row(r, feats)
+                    rid = norm["id"]
+                    if rid in seen or (rid in old_ids and not replacing):
+                        stats["duplicates"] += 1
+                        continue
+                    seen.add(rid)
+                    if rid in old_ids:
+                        repl_writer.write(norm)
+                        stats["replaced"] += 1
+                    else:
+                        writer.write(norm)
                 writer.finalize()
+                repl_writer.finalize()
             new = datasets.Dataset.from_file(str(arrow_path))
             if existing is not None:
                 old = existing.dataset.cast(feats) if existing.dataset.features != feats else existing.dataset
+                if stats["replaced"]:
+                    old = _replace_in_place(old, datasets.Dataset.from_file(str(repl_path)), feats, work)
                 merged = datasets.concatenate_datasets([old, new]) if len(new) else old
             else:
                 merged = new
@@ -188,6 +203,8 @@ class Collection:
             src = dict(source)
             src["added"] = len(ds) - old_len
             src["duplicates_skipped"] = stats["duplicates"]
+            if stats["replaced"]:
+                src["replaced"] = stats["replaced"]
             src["ingested"] = now_iso()
             manifest.setdefault("sources", []).append(src)
             manifest["extra_fields"] = extra
@@ -198,7 +215,11 @@ class Collection:
         finally:
             shutil.rmtree(work, ignore_errors=True)
         coll = cls(root)
-        coll.last_ingest = {"added": src["added"], "duplicates_skipped": stats["duplicates"]}
+        coll.last_ingest = {
+            "added": src["added"],
+            "duplicates_skipped": stats["duplicates"],
+            "replaced": stats["replaced"],
+        }
         return coll
 
     # -- reading --------------------------------------------------------------------------
@@ -286,6 +307,36 @@ class Collection:
             "embeddings": self.manifest.get("embeddings", {}),
             "indexes": self.manifest.get("indexes", {}),
         }
+
+
+def _replace_in_place(
+    old: datasets.Dataset, repl: datasets.Dataset, feats: datasets.Features, work: Path
+) -> datasets.Dataset:
+    """``old`` with the rows whose id is in ``repl`` swapped for ``repl``'s rows, order kept.
+
+    Works slice by slice on Arrow tables (no Python copies of image bytes), so row numbers, which
+    embeddings and indexes refer to, stay valid for every row that was not replaced.
+    """
+    import pyarrow as pa
+
+    repl_table = repl.data.table
+    repl_pos = {rid: j for j, rid in enumerate(repl_table.column("id").to_pylist())}
+    old_table = old.with_format(None).data.table
+    out_path = work / "replaced.arrow"
+    step = 1000
+    with ArrowWriter(features=feats, path=str(out_path), writer_batch_size=step) as writer:
+        for start in range(0, old_table.num_rows, step):
+            part = old_table.slice(start, step)
+            hits = [(i, repl_pos[x]) for i, x in enumerate(part.column("id").to_pylist()) if x in repl_pos]
+            if hits:
+                both = pa.concat_tables([part, repl_table.take([j for _, j in hits])])
+                order = list(range(part.num_rows))
+                for k, (i, _) in enumerate(hits):
+                    order[i] = part.num_rows + k
+                part = both.take(order)
+            writer.write_table(part)
+        writer.finalize()
+    return datasets.Dataset.from_file(str(out_path))
 
 
 def _counts(ds: datasets.Dataset) -> dict[str, int]:

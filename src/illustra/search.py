@@ -20,7 +20,9 @@ from .embedding_store import pick_model
 from .encoders import Encoder, load_encoder
 from .errors import BadInput, ItemNotFound, ModelMismatch
 from .filters import NOT_FILTERABLE, FilterEngine, Filters
+from .guardrails import Guardrails
 from .index import VectorIndex, load_index
+from .textindex import TextIndex, load_text_index
 
 MAX_K = 1000
 MAX_QUERY_CHARS = 1000
@@ -77,6 +79,7 @@ class SearchService:
         model: str | None = None,
         *,
         encoder: Encoder | None = None,
+        guardrails: bool | None = None,
     ) -> None:
         self.collection = collection if isinstance(collection, Collection) else Collection(collection)
         self.model = pick_model(self.collection, model if model is not None else (encoder.name if encoder else None))
@@ -86,6 +89,13 @@ class SearchService:
         table = self.collection.dataset.data
         table = getattr(table, "table", table)
         self.filter_engine = FilterEngine(table, self.filterable_fields)
+        from . import settings
+
+        self.guardrails = Guardrails(
+            self.collection.root, bool(settings.get("guardrails")) if guardrails is None else guardrails
+        )
+        self._text_index: TextIndex | None = None
+        self._text_index_loaded = False
         if encoder is not None:
             self._check_encoder(encoder)
 
@@ -107,6 +117,15 @@ class SearchService:
                 if self._index is None:
                     self._index = load_index(self.collection, self.model)
         return self._index
+
+    @property
+    def text_index(self) -> TextIndex | None:
+        if not self._text_index_loaded:
+            with self._lock:
+                if not self._text_index_loaded:
+                    self._text_index = load_text_index(self.collection)
+                    self._text_index_loaded = True
+        return self._text_index
 
     def _check_encoder(self, enc: Encoder) -> None:
         entry = self.collection.manifest.get("embeddings", {}).get(self.model, {})
@@ -144,17 +163,55 @@ class SearchService:
         return self.encoder.embed_images([im])[0]
 
     def search_text(
-        self, query: str, k: int = 10, offset: int = 0, filters: Filters | None = None, **kw: Any
+        self,
+        query: str,
+        k: int = 10,
+        offset: int = 0,
+        filters: Filters | None = None,
+        mode: str | None = None,
     ) -> SearchResponse:
         _check_paging(k, offset)
-        vec = self.embed_text(query)
-        return self._respond(vec, k, offset, filters, kind="text", query=query.strip())
+        notices = self.guardrails.check_text(query)
+        mode, mode_notice = self.resolve_mode(mode)
+        if mode == "visual":
+            resp = self._respond(self.embed_text(query), k, offset, filters, kind="text", query=query.strip())
+        else:
+            resp = self._respond_text_modes(query, mode, k, offset, filters)
+        resp.notices = notices + ([mode_notice] if mode_notice else []) + resp.notices
+        return resp
+
+    def resolve_mode(self, mode: str | None) -> tuple[str, str | None]:
+        """The effective mode, plus a notice when a text mode falls back to pictures only."""
+        if mode not in (None, "visual", "text", "hybrid"):
+            raise BadInput(f"unknown mode {mode!r}; choose visual, text or hybrid")
+        has_text = self.text_index is not None
+        if mode is None:
+            return ("hybrid" if has_text else "visual"), None
+        if mode != "visual" and not has_text:
+            return "visual", (
+                "this collection has no catalogue text index, so only the pictures were searched "
+                "(run 'illustra index' after ingesting metadata)"
+            )
+        return mode, None
+
+    def _respond_text_modes(
+        self, query: str, mode: str, k: int, offset: int, filters: Filters | None
+    ) -> SearchResponse:
+        """Text and hybrid modes (see textindex.py / fusion.py)."""
+        raise BadInput(f"mode {mode!r} is not available for this collection")
 
     def search_image(
         self, image: Image.Image | bytes | str | Path, k: int = 10, offset: int = 0, filters: Filters | None = None
     ) -> SearchResponse:
         _check_paging(k, offset)
-        vec = self.embed_image(image)
+        if isinstance(image, bytes):
+            im = images.decode(image, max_side=max(self.encoder.image_side * 2, 256))
+        elif isinstance(image, (str, Path)):
+            im = images.open_image(image, max_side=max(self.encoder.image_side * 2, 256))
+        else:
+            im = image.convert("RGB")
+        self.guardrails.check_upload(im)
+        vec = self.embed_image(im)
         return self._respond(vec, k, offset, filters, kind="image")
 
     def search_like(
@@ -174,10 +231,18 @@ class SearchService:
     def vector_ranking(self, vec: np.ndarray, n: int, filters: Filters | None) -> tuple[np.ndarray, np.ndarray]:
         """Top ``n`` (scores, dataset rows) for a query vector under filters."""
         index = self.index
-        row_mask = self.filter_engine.mask(filters or Filters(), self._row_or_none)
+        row_mask = self.row_mask(filters)
         allowed = None if row_mask is None else row_mask[index.rows]
         scores, pos = index.search(vec, n, allowed)
         return scores, index.rows[pos]
+
+    def row_mask(self, filters: Filters | None) -> np.ndarray | None:
+        """Rows allowed by the filters and not hidden by the owner (None: every row)."""
+        f = filters or Filters()
+        hidden = self.guardrails.hidden_ids() if self.guardrails.enabled else frozenset()
+        if hidden:
+            f = Filters(f.year_from, f.year_to, dict(f.fields), f.title_contains, f.exclude_ids | hidden)
+        return self.filter_engine.mask(f, self._row_or_none)
 
     def _row_or_none(self, item_id: str) -> int | None:
         try:
