@@ -19,7 +19,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -89,6 +89,9 @@ def write_json_atomic(path: Path, obj: Any) -> None:
 
 class Collection:
     """An opened collection. Cheap to open: the dataset is memory-mapped."""
+
+    # Set by ``create``: {"added", "duplicates_skipped", "replaced"} of the ingest that returned it.
+    last_ingest: dict[str, Any]
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
@@ -175,7 +178,8 @@ class Collection:
                 repl_writer.finalize()
             new = datasets.Dataset.from_file(str(arrow_path))
             if existing is not None:
-                old = existing.dataset.cast(feats) if existing.dataset.features != feats else existing.dataset
+                old = _with_missing_columns(existing.dataset, feats)
+                old = old.cast(feats) if old.features != feats else old
                 if stats["replaced"]:
                     old = _replace_in_place(old, datasets.Dataset.from_file(str(repl_path)), feats, work)
                 merged = datasets.concatenate_datasets([old, new]) if len(new) else old
@@ -191,7 +195,7 @@ class Collection:
                 trash = work / "old-data"
                 os.replace(old_data, trash)
             os.replace(staged, old_data)
-            manifest = existing.manifest if existing is not None else {
+            manifest: dict[str, Any] = existing.manifest if existing is not None else {
                 "schema_version": SCHEMA_VERSION,
                 "created": now_iso(),
                 "sources": [],
@@ -307,6 +311,19 @@ class Collection:
             "embeddings": self.manifest.get("embeddings", {}),
             "indexes": self.manifest.get("indexes", {}),
         }
+
+
+def _with_missing_columns(ds: datasets.Dataset, feats: datasets.Features) -> datasets.Dataset:
+    """Add all-null string columns for extra fields the new rows bring (``cast`` cannot add columns)."""
+    import pyarrow as pa
+
+    missing = [c for c in feats if c not in ds.column_names]
+    if not missing:
+        return ds
+    table = ds.with_format(None).data.table
+    for c in missing:
+        table = table.append_column(c, pa.nulls(table.num_rows, pa.string()))
+    return datasets.Dataset(table)
 
 
 def _replace_in_place(

@@ -2,13 +2,15 @@
 
 Written in chunks so an interrupted run resumes without losing or duplicating work:
 ``chunks/<start>-<end>.npz`` holds the vectors and dataset row numbers for rows ``start..end``
-(a chunk becomes visible only by an atomic rename, so a kill -9 leaves no half chunk).
+(a chunk becomes visible only by an atomic link, so a kill -9 leaves no half chunk), plus the rows
+in that range whose image could not be embedded and why (listed in ``skipped.tsv``).
 ``consolidate()`` then writes ``vectors.npy`` (float32, n x dim) and ``rows.npy`` (int64), which
 readers memory-map. Each model gets its own folder: a second model never mixes with the first.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
@@ -21,7 +23,7 @@ from .collection import Collection, now_iso
 from .encoders.base import model_slug
 from .errors import ModelMismatch, NotEmbedded
 
-_CHUNK_RE = re.compile(r"^(\d+)-(\d+)\.npz$")
+_CHUNK_RE = re.compile(r"^(\d+)-(\d+)(?:\.(\d+))?\.npz$")
 
 
 class EmbeddingStore:
@@ -59,50 +61,158 @@ class EmbeddingStore:
             )
 
     # -- writing (used by embed.py) -------------------------------------------------------
-    def done_ranges(self) -> list[tuple[int, int]]:
+    def chunk_paths(self) -> list[Path]:
+        """Chunk files in row order. A range embedded again later (rows that gained an image)
+        gets a second file ``<start>-<end>.<n>.npz`` rather than replacing the first."""
         if not self.chunk_dir.is_dir():
             return []
-        out = []
+        found = []
         for name in os.listdir(self.chunk_dir):
             m = _CHUNK_RE.match(name)
             if m:
-                out.append((int(m.group(1)), int(m.group(2))))
+                found.append(((int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)), self.chunk_dir / name))
+        return [p for _, p in sorted(found)]
+
+    def done_ranges(self) -> list[tuple[int, int]]:
+        """Row ranges that have at least one chunk file."""
+        out = set()
+        for p in self.chunk_paths():
+            m = _CHUNK_RE.match(p.name)
+            assert m is not None
+            out.add((int(m.group(1)), int(m.group(2))))
         return sorted(out)
 
-    def write_chunk(self, start: int, end: int, rows: np.ndarray, vectors: np.ndarray) -> None:
-        """Atomically record the vectors for dataset rows ``start..end`` (end exclusive)."""
+    def done_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """Dataset rows the chunks hold a vector for, and rows they record as skipped."""
+        embedded: list[np.ndarray] = []
+        skipped: list[np.ndarray] = []
+        for p in self.chunk_paths():
+            with np.load(p) as z:
+                embedded.append(z["rows"])
+                if "skipped_rows" in z.files:
+                    skipped.append(z["skipped_rows"])
+        empty = np.zeros(0, np.int64)
+        return (
+            np.concatenate(embedded).astype(np.int64) if embedded else empty,
+            np.concatenate(skipped).astype(np.int64) if skipped else empty,
+        )
+
+    def write_chunk(
+        self,
+        start: int,
+        end: int,
+        rows: np.ndarray,
+        vectors: np.ndarray,
+        skipped: list[tuple[int, str, str]] | None = None,
+    ) -> None:
+        """Atomically record the vectors for dataset rows ``start..end`` (end exclusive).
+
+        ``skipped`` lists (row, item id, reason) for images in the range that could not be
+        embedded; they travel in the same file, so a resumed run neither retries nor forgets them.
+        An existing chunk for the same range is never overwritten (the new one gets a suffix).
+        """
         self.chunk_dir.mkdir(parents=True, exist_ok=True)
+        skipped = skipped or []
         fd, tmp = tempfile.mkstemp(dir=self.chunk_dir, suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, rows=np.asarray(rows, dtype=np.int64), vectors=np.asarray(vectors, dtype=np.float32))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.chunk_dir / f"{start:010d}-{end:010d}.npz")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(
+                    fh,
+                    rows=np.asarray(rows, dtype=np.int64),
+                    vectors=np.asarray(vectors, dtype=np.float32),
+                    skipped_rows=np.asarray([s[0] for s in skipped], dtype=np.int64),
+                    skipped_ids=np.asarray([s[1] for s in skipped], dtype=np.str_),
+                    skipped_reasons=np.asarray([s[2] for s in skipped], dtype=np.str_),
+                )
+                fh.flush()
+                os.fsync(fh.fileno())
+            part = 0
+            while True:
+                suffix = f".{part}" if part else ""
+                try:
+                    # link() refuses to replace an existing name, so two writers never clobber a chunk.
+                    os.link(tmp, self.chunk_dir / f"{start:010d}-{end:010d}{suffix}.npz")
+                    break
+                except FileExistsError:
+                    part += 1
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+    def chunk_dim(self) -> int | None:
+        """Vector width of the chunks already written (None when there are none or none hold vectors)."""
+        for p in self.chunk_paths():
+            with np.load(p) as z:
+                vecs = z["vectors"]
+                if vecs.ndim == 2 and len(vecs):
+                    return int(vecs.shape[1])
+        return None
+
+    def skipped(self) -> list[tuple[str, str]]:
+        """(item id, reason) for every image recorded as skipped and not embedded since, in row order."""
+        embedded, _ = self.done_rows()
+        have = set(embedded.tolist())
+        out: dict[int, tuple[str, str]] = {}
+        for p in self.chunk_paths():
+            with np.load(p) as z:
+                if "skipped_rows" not in z.files:
+                    continue
+                for row, item_id, reason in zip(
+                    z["skipped_rows"].tolist(), z["skipped_ids"].tolist(), z["skipped_reasons"].tolist(), strict=True
+                ):
+                    if row not in have:
+                        out.setdefault(int(row), (str(item_id), str(reason)))
+        return [out[r] for r in sorted(out)]
+
+    @property
+    def skipped_path(self) -> Path:
+        return self.dir / "skipped.tsv"
+
+    def write_skipped(self) -> int:
+        """Rewrite ``skipped.tsv`` (id, reason) from the chunks; returns how many images it lists."""
+        items = self.skipped()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.dir, prefix="skipped.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write("id\treason\n")
+            for item_id, reason in items:
+                # One line per item: tabs and newlines inside an id or reason would break the table.
+                fh.write(" ".join(item_id.split()) + "\t" + " ".join(reason.split()) + "\n")
+        os.replace(tmp, self.skipped_path)
+        return len(items)
 
     def consolidate(self, dim: int, extra: dict[str, Any] | None = None) -> int:
         """Concatenate chunks (in row order, each row at most once) into vectors.npy / rows.npy."""
-        ranges = self.done_ranges()
-        total = 0
-        parts: list[tuple[np.ndarray, np.ndarray]] = []
-        for s, e in ranges:
-            with np.load(self.chunk_dir / f"{s:010d}-{e:010d}.npz") as z:
-                parts.append((z["rows"], z["vectors"]))
-                total += len(z["rows"])
-        rows_out = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
+        paths = self.chunk_paths()
+        row_parts: list[np.ndarray] = []
+        for p in paths:
+            with np.load(p) as z:
+                row_parts.append(z["rows"].astype(np.int64))
+        rows_out = np.concatenate(row_parts) if row_parts else np.zeros(0, np.int64)
         order = np.argsort(rows_out, kind="stable")
         rows_out = rows_out[order]
         keep = np.ones(len(rows_out), dtype=bool)
         keep[1:] = rows_out[1:] != rows_out[:-1]
+        self.dir.mkdir(parents=True, exist_ok=True)
         vec_tmp = self.dir / "vectors.npy.tmp"
         mm = np.lib.format.open_memmap(vec_tmp, mode="w+", dtype=np.float32, shape=(int(keep.sum()), dim))
-        # Copy part by part so peak memory stays around one chunk, not the whole matrix.
-        offsets = np.cumsum([0] + [len(p[0]) for p in parts])
+        # Copy chunk by chunk (vectors loaded one file at a time) so peak memory stays around one chunk.
+        offsets = np.cumsum([0] + [len(r) for r in row_parts])
         dest_of = np.empty(len(order), dtype=np.int64)
         dest_of[order] = np.cumsum(keep) - 1
         keep_src = np.empty(len(order), dtype=bool)
         keep_src[order] = keep
-        for i, (_, vecs) in enumerate(parts):
+        for i, p in enumerate(paths):
             lo, hi = offsets[i], offsets[i + 1]
+            if hi == lo:
+                continue
+            with np.load(p) as z:
+                vecs = z["vectors"]
+            if vecs.ndim != 2 or vecs.shape[1] != dim:
+                raise ModelMismatch(
+                    f"{p} holds {vecs.shape[-1]}-dimensional vectors, not {dim}; "
+                    f"delete {self.dir} and run 'illustra embed' again"
+                )
             sel = keep_src[lo:hi]
             mm[dest_of[lo:hi][sel]] = vecs[sel]
         mm.flush()

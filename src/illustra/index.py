@@ -27,7 +27,7 @@ KINDS = ("flat", "hnsw", "ivfpq")
 # Above this many vectors HNSW's in-RAM graph (~ (d*4 + 64*4) bytes/vector) gets heavy: compress.
 IVFPQ_ABOVE = 5_000_000
 # Filters that leave at most this many candidates are answered exactly over the subset.
-SUBSET_EXACT_MAX = 20_000
+SUBSET_EXACT_MAX = 4_000
 
 
 def choose_kind(n: int) -> str:
@@ -145,7 +145,12 @@ class VectorIndex:
             bits = np.packbits(allowed.astype(np.uint8), bitorder="little")
             sel = faiss.IDSelectorBitmap(n, faiss.swig_ptr(bits))
         if self.kind == "hnsw":
-            params = faiss.SearchParametersHNSW(efSearch=max(int(self.params.get("efSearch", 128)), fetch))
+            ef = max(int(self.params.get("efSearch", 128)), fetch)
+            if allowed is not None:
+                # A selective filter prunes most of the graph walk: widen the beam to keep recall.
+                share = max(float(allowed.mean()), 1e-6)
+                ef = int(min(4096, ef / min(1.0, share * 4)))
+            params = faiss.SearchParametersHNSW(efSearch=ef)
             if sel is not None:
                 params.sel = sel
         elif self.kind == "ivfpq":

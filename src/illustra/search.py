@@ -18,7 +18,7 @@ from . import images
 from .collection import Collection
 from .embedding_store import pick_model
 from .encoders import Encoder, load_encoder
-from .errors import BadInput, ItemNotFound, ModelMismatch
+from .errors import BadInput, ItemNotFound, ModelMismatch, NotEmbedded
 from .filters import NOT_FILTERABLE, FilterEngine, Filters
 from .guardrails import Guardrails
 from .index import VectorIndex, load_index
@@ -82,7 +82,14 @@ class SearchService:
         guardrails: bool | None = None,
     ) -> None:
         self.collection = collection if isinstance(collection, Collection) else Collection(collection)
-        self.model = pick_model(self.collection, model if model is not None else (encoder.name if encoder else None))
+        self._not_embedded: NotEmbedded | None = None
+        try:
+            self.model = pick_model(self.collection, model if model is not None else (encoder.name if encoder else None))
+        except NotEmbedded as exc:
+            # A catalogue-only collection (no picture embedded) can still be searched in text mode.
+            if load_text_index(self.collection) is None:
+                raise
+            self.model, self._not_embedded = "", exc
         self._encoder = encoder
         self._index: VectorIndex | None = None
         self._lock = threading.Lock()
@@ -96,12 +103,14 @@ class SearchService:
         )
         self._text_index: TextIndex | None = None
         self._text_index_loaded = False
-        if encoder is not None:
+        if encoder is not None and self._not_embedded is None:
             self._check_encoder(encoder)
 
     # -- lazily loaded parts --------------------------------------------------------------
     @property
     def encoder(self) -> Encoder:
+        if self._not_embedded is not None:
+            raise self._not_embedded
         if self._encoder is None:
             with self._lock:
                 if self._encoder is None:
@@ -112,6 +121,8 @@ class SearchService:
 
     @property
     def index(self) -> VectorIndex:
+        if self._not_embedded is not None:
+            raise self._not_embedded
         if self._index is None:
             with self._lock:
                 if self._index is None:
@@ -136,9 +147,12 @@ class SearchService:
             )
 
     def warm(self) -> None:
-        """Load the encoder and index now (servers call this at start-up)."""
-        _ = self.index
-        self.encoder.embed_texts(["warm up"])
+        """Load the encoder and indexes now (servers call this at start-up)."""
+        if self._not_embedded is None:
+            _ = self.index
+            self.encoder.embed_texts(["warm up"])
+        if self.text_index is not None:
+            self.text_index.warm()
 
     @property
     def filterable_fields(self) -> list[str]:
@@ -185,6 +199,10 @@ class SearchService:
         if mode not in (None, "visual", "text", "hybrid"):
             raise BadInput(f"unknown mode {mode!r}; choose visual, text or hybrid")
         has_text = self.text_index is not None
+        if self._not_embedded is not None:
+            if mode == "visual":
+                raise self._not_embedded
+            return "text", (None if mode in (None, "text") else "no pictures are embedded, so only the catalogue text was searched")
         if mode is None:
             return ("hybrid" if has_text else "visual"), None
         if mode != "visual" and not has_text:
@@ -197,8 +215,10 @@ class SearchService:
     def _respond_text_modes(
         self, query: str, mode: str, k: int, offset: int, filters: Filters | None
     ) -> SearchResponse:
-        """Text and hybrid modes (see textindex.py / fusion.py)."""
-        raise BadInput(f"mode {mode!r} is not available for this collection")
+        """Text and hybrid modes (see hybrid.py, textindex.py, fusion.py)."""
+        from .hybrid import respond_text_modes
+
+        return respond_text_modes(self, query, mode, k, offset, filters)
 
     def search_image(
         self, image: Image.Image | bytes | str | Path, k: int = 10, offset: int = 0, filters: Filters | None = None

@@ -1,22 +1,632 @@
-"""Metadata text index for hybrid search (keyword BM25 + semantic text vectors)."""
+"""Catalogue text index for text and hybrid search: BM25 keywords plus sentence vectors.
+
+Each item's text document is its ``Collection.text_fields`` (title, creator, place, ...; set per
+source, e.g. the BL Flickr preset uses title, first author, place and publisher). Layout::
+
+    text/fts.sqlite        SQLite FTS5 table ``docs``: one column per field, rowid = dataset row,
+                           porter stemming over unicode61 with diacritics removed, bm25() ranking
+                           with per-field weights (a title or keyword match counts more than a
+                           publisher match)
+    text/semantic/         the document's sentence vector (all-MiniLM-L6-v2 by default), built in
+                           chunks keyed by a hash of their documents, so an interrupted or repeated
+                           build only embeds what changed; then ``vectors.npy``/``rows.npy``
+                           (memory-mapped) and a FAISS index, flat or HNSW as for pictures
+    text/textindex.json    what was built (fields, counts, model); mirrored in the manifest
+
+The text ranking is the reciprocal rank fusion of the keyword and the semantic rankings (see
+fusion.py). Queries never reach FTS5 as syntax: they are cut into words, stop words dropped, and
+each word quoted, so no user input can cause an FTS syntax error.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import os
+import sqlite3
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .collection import Collection
+from . import fusion, settings
+from .collection import Collection, now_iso, write_json_atomic
+from .errors import BadInput, CollectionError
+from .highlight import MARK_END, MARK_START, WORD, clean_text, fold, matched_words, segments_from_marked
+
+log = logging.getLogger("illustra")
+
+FORMAT = 1
+TOKENIZER = "porter unicode61 remove_diacritics 2"
+MAX_QUERY_TERMS = 32
+CHUNK_ROWS = 2048
+SEMANTIC_DEFAULT_MODEL = "minilm"
+
+# English function words that carry no catalogue meaning ("a map from a book about Egypt").
+STOPWORDS = frozenset(
+    """a an and are as at be by for from has have in into is it its of on or that the their there
+    these this those to was were which with about over under showing shows picture pictures image
+    images photo photograph illustration illustrations some any""".split()
+)
+
+DEFAULT_FIELD_WEIGHTS = {
+    "title": 3.0,
+    "keywords": 3.0,
+    "caption": 2.0,
+    "creator": 1.5,
+    "description": 1.0,
+    "place": 1.0,
+    "ocr": 0.5,
+    "publisher": 0.5,
+}
+
+EmbedFn = Callable[[Sequence[str]], np.ndarray]
 
 
+def text_dir(collection: Collection) -> Path:
+    return collection.root / "text"
+
+
+# -- queries ----------------------------------------------------------------------------------
+def query_terms(query: str) -> list[str]:
+    """The words of a query as the index matches them: folded, stop words and 1-letter words dropped.
+
+    When every word is a stop word ("the a"), they are kept, so such a query still matches.
+    """
+    words = [fold(w) for w in WORD.findall(query or "")]
+    words = [w for w in words if len(w) > 1 or w.isdigit()]
+    kept = [w for w in words if w not in STOPWORDS] or words
+    return list(dict.fromkeys(kept))[:MAX_QUERY_TERMS]
+
+
+def fts_query(terms: Sequence[str]) -> str:
+    """An FTS5 query matching any of ``terms``, each a quoted string (never FTS syntax)."""
+    return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+
+
+def _field_weights(fields: Sequence[str]) -> list[float]:
+    spec = str(settings.get("text_field_weights") or "")
+    custom: dict[str, float] = {}
+    for part in spec.split(","):
+        name, sep, value = part.partition("=")
+        if sep:
+            try:
+                custom[name.strip()] = float(value)
+            except ValueError:
+                raise BadInput(f"text_field_weights: {part.strip()!r} is not FIELD=NUMBER") from None
+    return [float(custom.get(f, DEFAULT_FIELD_WEIGHTS.get(f, 1.0))) for f in fields]
+
+
+# -- documents --------------------------------------------------------------------------------
+def _table(collection: Collection) -> Any:
+    table = collection.dataset.data
+    return getattr(table, "table", table)
+
+
+def field_values(collection: Collection, fields: Sequence[str], start: int, end: int) -> list[list[str]]:
+    """Cleaned values of ``fields`` for rows start..end (one list per row)."""
+    part = _table(collection).slice(start, end - start).select(list(fields))
+    cols = [[clean_text(v) for v in part.column(f).to_pylist()] for f in fields]
+    return [list(vals) for vals in zip(*cols, strict=True)] if cols else []
+
+
+def document(values: Sequence[str]) -> str:
+    """One item's text document for the sentence model: its non-empty field values."""
+    return ". ".join(v for v in values if v)
+
+
+def has_text_metadata(collection: Collection) -> bool:
+    """Whether any item has a non-empty value in any text field."""
+    import pyarrow.compute as pc
+
+    table = _table(collection)
+    for f in collection.text_fields:
+        col = table.column(f)
+        if col.null_count == len(col):
+            continue
+        lengths = pc.utf8_length(pc.utf8_trim_whitespace(col.cast("string")))
+        if (pc.max(lengths).as_py() or 0) > 0:
+            return True
+    return False
+
+
+def fingerprint(collection: Collection, fields: Sequence[str]) -> str:
+    """Changes when rows are added or replaced, or the text fields change."""
+    sources = [(s.get("ingested"), s.get("added"), s.get("replaced")) for s in collection.manifest.get("sources", [])]
+    payload = json.dumps({"n": len(collection), "fields": list(fields), "sources": sources}, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+
+def semantic_wanted(collection: Collection, requested: bool | None) -> bool:
+    """Build sentence vectors? Explicit choice, else setting ``text_semantic`` (auto: small collections)."""
+    if requested is not None:
+        return requested
+    mode = str(settings.get("text_semantic")).strip().lower()
+    if mode in ("on", "true", "yes", "1"):
+        return True
+    if mode in ("off", "false", "no", "0"):
+        return False
+    if mode != "auto":
+        raise BadInput(f"text_semantic must be auto, on or off, not {mode!r}")
+    return len(collection) <= int(settings.get("text_semantic_auto_max"))
+
+
+def semantic_encoder(spec: str) -> Any:
+    """Text encoder for sentence vectors: 'minilm' (shared, offline), or any encoder name (e.g. a CLIP id)."""
+    if spec == SEMANTIC_DEFAULT_MODEL:
+        from .encoders.minilm import text_encoder
+
+        return text_encoder()
+    from .encoders import load_encoder
+
+    return load_encoder(spec, fallback=False)
+
+
+# -- building ---------------------------------------------------------------------------------
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _bar(total: int, desc: str, unit: str, progress: bool) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total, desc=desc, unit=unit, file=sys.stderr, disable=not progress or total == 0, dynamic_ncols=True
+    )
+
+
+def _build_keyword(
+    collection: Collection, fields: list[str], fp: str, progress: bool, batch: int = 5000
+) -> dict[str, Any]:
+    """Write text/fts.sqlite. Resumes a build interrupted earlier for the same rows and fields."""
+    out = text_dir(collection)
+    out.mkdir(parents=True, exist_ok=True)
+    final, partial = out / "fts.sqlite", out / "fts.sqlite.partial"
+    if final.exists() and not partial.exists():
+        done = _read_meta(final)
+        if done.get("fingerprint") == fp and done.get("next_row") == str(len(collection)):
+            return {"docs": int(done.get("docs", 0)), "bytes": final.stat().st_size, "reused": True}
+    con = sqlite3.connect(partial)
+    try:
+        start = 0
+        try:
+            meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
+            if meta.get("fingerprint") == fp:
+                start = int(meta.get("next_row", 0))
+        except sqlite3.Error:
+            meta = {}
+        if not start:
+            con.close()
+            partial.unlink(missing_ok=True)
+            con = sqlite3.connect(partial)
+            cols = ", ".join(_quote(f) for f in fields)
+            con.execute(f"CREATE VIRTUAL TABLE docs USING fts5({cols}, tokenize='{TOKENIZER}')")
+            con.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+            con.execute("INSERT INTO meta VALUES ('fingerprint', ?), ('next_row', '0')", (fp,))
+            con.commit()
+        n = len(collection)
+        placeholders = ", ".join("?" * (len(fields) + 1))
+        bar = _bar(n - start, "text index: keywords", "item", progress)
+        try:
+            for s in range(start, n, batch):
+                e = min(n, s + batch)
+                vals = field_values(collection, fields, s, e)
+                docs = [(s + i, *v) for i, v in enumerate(vals) if any(v)]
+                with con:  # one transaction: the rows and the resume point together
+                    con.executemany(f"INSERT INTO docs(rowid, {', '.join(_quote(f) for f in fields)}) "
+                                    f"VALUES ({placeholders})", docs)
+                    con.execute("UPDATE meta SET value = ? WHERE key = 'next_row'", (str(e),))
+                bar.update(e - s)
+        finally:
+            bar.close()
+        con.execute("INSERT INTO docs(docs) VALUES ('optimize')")
+        con.commit()
+        docs_count = int(con.execute("SELECT count(*) FROM docs").fetchone()[0])
+        con.execute("INSERT OR REPLACE INTO meta VALUES ('docs', ?)", (str(docs_count),))
+        con.commit()
+    finally:
+        con.close()
+    os.replace(partial, final)
+    return {"docs": docs_count, "bytes": final.stat().st_size}
+
+
+def _read_meta(path: Path) -> dict[str, str]:
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            return dict(con.execute("SELECT key, value FROM meta").fetchall())
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return {}
+
+
+def _chunk_name(start: int, end: int) -> str:
+    return f"{start:010d}-{end:010d}.npz"
+
+
+def _build_semantic(
+    collection: Collection, fields: list[str], model: str, embed_fn: EmbedFn, progress: bool, batch: int = 64
+) -> dict[str, Any]:
+    """Sentence vectors of every non-empty document, chunk by chunk, then a FAISS index."""
+    sem = text_dir(collection) / "semantic"
+    chunk_dir = sem / "chunks"
+    chunk_dir.mkdir(parents=True, exist_ok=True)
+    n = len(collection)
+    grid = [(s, min(n, s + CHUNK_ROWS)) for s in range(0, n, CHUNK_ROWS)]
+    wanted = {_chunk_name(s, e) for s, e in grid}
+    for stale in os.listdir(chunk_dir):
+        if stale not in wanted:  # another grid, or a half-written temporary file
+            (chunk_dir / stale).unlink(missing_ok=True)
+
+    todo: list[tuple[int, int, list[int], list[str], str]] = []
+    for s, e in grid:
+        vals = field_values(collection, fields, s, e)
+        rows = [s + i for i, v in enumerate(vals) if any(v)]
+        docs = [document(vals[r - s]) for r in rows]
+        digest = hashlib.sha256(json.dumps([model, rows, docs]).encode()).hexdigest()
+        path = chunk_dir / _chunk_name(s, e)
+        if path.exists():
+            try:
+                with np.load(path) as z:
+                    if str(z["digest"]) == digest:
+                        continue
+            except (OSError, KeyError, ValueError):
+                pass
+        todo.append((s, e, rows, docs, digest))
+
+    dim = 0
+    bar = _bar(sum(len(t[2]) for t in todo), f"text index: sentence vectors ({model})", "doc", progress)
+    try:
+        for s, e, rows, docs, digest in todo:
+            vecs = np.zeros((0, 0), np.float32)
+            parts = []
+            for i in range(0, len(docs), batch):
+                parts.append(np.asarray(embed_fn(docs[i : i + batch]), np.float32))
+                bar.update(len(parts[-1]))
+            if parts:
+                vecs = np.concatenate(parts)
+            tmp = chunk_dir / f".{_chunk_name(s, e)}.tmp"
+            with tmp.open("wb") as fh:
+                np.savez(fh, rows=np.asarray(rows, np.int64), vectors=vecs.astype(np.float16), digest=np.array(digest))
+            os.replace(tmp, chunk_dir / _chunk_name(s, e))
+    finally:
+        bar.close()
+    return _consolidate_semantic(collection, chunk_dir, grid, model, dim)
+
+
+def _consolidate_semantic(
+    collection: Collection, chunk_dir: Path, grid: list[tuple[int, int]], model: str, dim: int
+) -> dict[str, Any]:
+    import faiss
+
+    from .index import choose_kind
+
+    sem = chunk_dir.parent
+    parts: list[tuple[np.ndarray, np.ndarray]] = []
+    for s, e in grid:
+        with np.load(chunk_dir / _chunk_name(s, e)) as z:
+            if len(z["rows"]):
+                parts.append((z["rows"], z["vectors"]))
+                dim = int(z["vectors"].shape[1])
+    count = int(sum(len(r) for r, _ in parts))
+    if count == 0:
+        return {"model": model, "count": 0}
+    mm = np.lib.format.open_memmap(sem / "vectors.npy.tmp", mode="w+", dtype=np.float32, shape=(count, dim))
+    at = 0
+    for _, v in parts:
+        mm[at : at + len(v)] = v.astype(np.float32)
+        at += len(v)
+    mm.flush()
+    rows = np.concatenate([r for r, _ in parts]).astype(np.int64)
+    kind = choose_kind(count)
+    params: dict[str, Any] = {}
+    if kind == "flat":
+        index = faiss.IndexFlatIP(dim)
+    else:
+        kind = "hnsw"
+        params = {"M": 32, "efConstruction": 80, "efSearch": 128}
+        index = faiss.IndexHNSWFlat(dim, params["M"], faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = params["efConstruction"]
+    for i in range(0, count, 50_000):
+        index.add(np.ascontiguousarray(mm[i : i + 50_000]))
+    del mm
+    faiss.write_index(index, str(sem / "index.faiss.tmp"))
+    np.save(sem / "rows.npy.tmp.npy", rows)
+    os.replace(sem / "rows.npy.tmp.npy", sem / "rows.npy")
+    os.replace(sem / "vectors.npy.tmp", sem / "vectors.npy")
+    os.replace(sem / "index.faiss.tmp", sem / "index.faiss")
+    return {"model": model, "dim": dim, "count": count, "kind": kind, "params": params}
+
+
+def build_text_index(
+    collection: Collection,
+    *,
+    semantic: bool | None = None,
+    semantic_model: str | None = None,
+    embed_fn: EmbedFn | None = None,
+    progress: bool = True,
+) -> dict[str, Any] | None:
+    """Build (or bring up to date) the collection's text index; None when it has no text metadata.
+
+    ``semantic``: build sentence vectors too (default: setting ``text_semantic``). ``embed_fn``
+    replaces the model's own document embedding (benchmarks use it to stand in for the model).
+    """
+    fields = collection.text_fields
+    if not fields or not has_text_metadata(collection):
+        return None
+    started = time.perf_counter()
+    fp = fingerprint(collection, fields)
+    out = text_dir(collection)
+    keyword = _build_keyword(collection, fields, fp, progress)
+    want_semantic = semantic_wanted(collection, semantic)
+    sem_info: dict[str, Any] | None = None
+    if want_semantic:
+        model = semantic_model or str(settings.get("text_semantic_model"))
+        if embed_fn is None:
+            enc = semantic_encoder(model)
+            embed_fn = enc.embed_texts
+        sem_info = _build_semantic(collection, fields, model, embed_fn, progress)
+        if not sem_info.get("count"):
+            sem_info = None
+    info = {
+        "format": FORMAT,
+        "fields": fields,
+        "items": len(collection),
+        "fingerprint": fp,
+        "keyword": {"docs": keyword["docs"], "bytes": keyword["bytes"], "tokenizer": TOKENIZER},
+        "semantic": sem_info,
+        "built": now_iso(),
+        "build_seconds": round(time.perf_counter() - started, 3),
+    }
+    write_json_atomic(out / "textindex.json", info)
+    collection.update_manifest(text_index=info)
+    if sem_info is None and (out / "semantic" / "index.faiss").exists():
+        # A previous build's vectors no longer describe these documents: keep chunks, drop the index.
+        (out / "semantic" / "index.faiss").unlink()
+    return info
+
+
+def index_hook(collection: Collection, notice: Callable[[str], None]) -> None:
+    """``illustra index`` hook: build the text index when the collection has text metadata."""
+    info = build_text_index(collection)
+    if info is None:
+        notice("no catalogue text (title, creator, ...) in this collection: text index not built")
+        return
+    sem = info["semantic"]
+    how = f"sentence vectors by {sem['model']} ({sem['kind']})" if sem else "no sentence vectors"
+    notice(
+        f"text index: {info['keyword']['docs']} items with text in {', '.join(info['fields'])}; "
+        f"keywords (BM25), {how}; {info['build_seconds']} s"
+    )
+    if not sem and not semantic_wanted(collection, None):
+        notice(
+            f"sentence vectors were skipped for {len(collection)} items (more than text_semantic_auto_max); "
+            "run 'illustra index --text-semantic' to build them"
+        )
+
+
+# -- searching --------------------------------------------------------------------------------
 class TextIndex:
-    """Ranks dataset rows by how well their catalogue text matches a query."""
+    """Ranks dataset rows by how well their catalogue text matches a query. Thread-safe."""
 
-    def rank(self, query: str, n: int, allowed_rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, dict[int, Any]]:
-        """Top ``n`` (scores, rows, per-row match details) for ``query`` among ``allowed_rows``."""
-        raise NotImplementedError
+    def __init__(self, collection: Collection, info: dict[str, Any]) -> None:
+        self.collection = collection
+        self.info = info
+        self.fields: list[str] = list(info["fields"])
+        self.weights = _field_weights(self.fields)
+        self.path = text_dir(collection) / "fts.sqlite"
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        sem = info.get("semantic") or None
+        self.semantic_model: str | None = sem["model"] if sem else None
+        self._semantic: Any = None
+        self._encoder: Any = None
+        self.stale = info.get("fingerprint") != fingerprint(collection, collection.text_fields)
+
+    # -- parts, loaded on first use -------------------------------------------------------
+    def _con(self) -> sqlite3.Connection:
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+            self._local.con = con
+        return con
+
+    @property
+    def semantic(self) -> Any:
+        """The sentence-vector index (an index.VectorIndex), or None when it was not built."""
+        if self._semantic is None and self.semantic_model is not None:
+            with self._lock:
+                if self._semantic is None:
+                    self._semantic = self._load_semantic()
+        return self._semantic
+
+    def _load_semantic(self) -> Any:
+        import faiss
+
+        from .index import VectorIndex
+
+        sem = text_dir(self.collection) / "semantic"
+        meta = self.info["semantic"]
+        try:
+            index = faiss.read_index(str(sem / "index.faiss"), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+        except RuntimeError:
+            index = faiss.read_index(str(sem / "index.faiss"))
+        return VectorIndex(
+            model=str(meta["model"]),
+            kind=str(meta["kind"]),
+            dim=int(meta["dim"]),
+            index=index,
+            vectors=np.load(sem / "vectors.npy", mmap_mode="r"),
+            rows=np.load(sem / "rows.npy"),
+            params=dict(meta.get("params", {})),
+        )
+
+    def embed_query(self, query: str) -> np.ndarray:
+        if self._encoder is None:
+            self._encoder = semantic_encoder(str(self.semantic_model))
+        enc = self._encoder
+        if hasattr(enc, "embed_query"):
+            return np.asarray(enc.embed_query(query), np.float32)
+        return np.asarray(enc.embed_texts([query])[0], np.float32)
+
+    def warm(self) -> None:
+        self._con().execute("SELECT count(*) FROM docs WHERE docs MATCH '\"warm\"'").fetchone()
+        if self.semantic is not None:
+            self.embed_query("warm up")
+
+    # -- rankings ---------------------------------------------------------------------------
+    def keyword_ranking(self, query: str, n: int, allowed_rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``n`` (BM25 scores, higher is better; rows) among ``allowed_rows`` (a row mask)."""
+        terms = query_terms(query)
+        if not terms or n <= 0:
+            return np.zeros(0, np.float32), np.zeros(0, np.int64)
+        weights = ", ".join(repr(w) for w in self.weights)
+        sql = f"SELECT rowid, bm25(docs, {weights}) AS s FROM docs WHERE docs MATCH ? ORDER BY s, rowid"
+        args: tuple[Any, ...] = (fts_query(terms),)
+        if allowed_rows is None:
+            sql += " LIMIT ?"
+            args += (n,)
+        cur = self._con().execute(sql, args)
+        rows: list[int] = []
+        scores: list[float] = []
+        limit = len(allowed_rows) if allowed_rows is not None else 0
+        while len(rows) < n:
+            batch = cur.fetchmany(1000)
+            if not batch:
+                break
+            for r, s in batch:
+                if allowed_rows is not None and (r >= limit or not allowed_rows[r]):
+                    continue
+                rows.append(int(r))
+                scores.append(-float(s))
+                if len(rows) >= n:
+                    break
+        cur.close()
+        return np.asarray(scores, np.float32), np.asarray(rows, np.int64)
+
+    def semantic_ranking(
+        self, query_vec: np.ndarray, n: int, allowed_rows: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``n`` (cosine, rows) of the sentence vectors among ``allowed_rows``."""
+        sem = self.semantic
+        if sem is None or n <= 0:
+            return np.zeros(0, np.float32), np.zeros(0, np.int64)
+        allowed = None if allowed_rows is None else _mask_at(allowed_rows, sem.rows)
+        scores, pos = sem.search(query_vec, n, allowed)
+        return scores, sem.rows[pos]
+
+    def rank(
+        self,
+        query: str,
+        n: int,
+        allowed_rows: np.ndarray | None,
+        *,
+        query_vec: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, dict[int, dict[str, Any]]]:
+        """Top ``n`` (scores, rows, per-row details) for ``query`` among ``allowed_rows`` (a row mask).
+
+        The keyword and semantic rankings are fused by RRF with the ``text_weights`` setting;
+        ``query_vec`` is the query's sentence vector when the caller already has it.
+        """
+        kw_scores, kw_rows = self.keyword_ranking(query, n, allowed_rows)
+        lists: dict[str, tuple[np.ndarray, np.ndarray]] = {"keyword": (kw_rows, kw_scores)}
+        if self.semantic is not None:
+            vec = self.embed_query(query) if query_vec is None else query_vec
+            sem_scores, sem_rows = self.semantic_ranking(vec, n, allowed_rows)
+            lists["semantic"] = (sem_rows, sem_scores)
+        weights = fusion.parse_weights(str(settings.get("text_weights")), ["keyword", "semantic"])
+        fused = fusion.rrf(
+            {name: rows.tolist() for name, (rows, _) in lists.items()}, weights, int(settings.get("rrf_k"))
+        )[:n]
+        raw = {name: dict(zip(rows.tolist(), scores.tolist(), strict=True)) for name, (rows, scores) in lists.items()}
+        details: dict[int, dict[str, Any]] = {}
+        for f in fused:
+            d: dict[str, Any] = {}
+            for name in lists:
+                d[f"{name}_score"] = raw[name].get(f.item)
+                d[f"{name}_rank"] = f.ranks.get(name)
+            details[int(f.item)] = d
+        return (
+            np.asarray([f.score for f in fused], np.float32),
+            np.asarray([f.item for f in fused], np.int64),
+            details,
+        )
+
+    # -- explanations -----------------------------------------------------------------------
+    def explain(self, query: str, rows: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """For each row that matches the query's words: BM25 score, matched words, fields and segments."""
+        terms = query_terms(query)
+        rows = [int(r) for r in rows]
+        if not terms or not rows:
+            return {}
+        weights = ", ".join(repr(w) for w in self.weights)
+        marks = ", ".join(
+            f"highlight(docs, {i}, '{MARK_START}', '{MARK_END}')" for i in range(len(self.fields))
+        )
+        sql = (
+            f"SELECT rowid, bm25(docs, {weights}), {marks} FROM docs WHERE docs MATCH ? "
+            f"AND rowid IN ({', '.join('?' * len(rows))})"
+        )
+        out: dict[int, dict[str, Any]] = {}
+        for rec in self._con().execute(sql, (fts_query(terms), *rows)):
+            row, score, marked = int(rec[0]), -float(rec[1]), rec[2:]
+            highlights = {}
+            words: dict[str, None] = {}
+            for name, text in zip(self.fields, marked, strict=True):
+                if text and MARK_START in text:
+                    segs = segments_from_marked(text)
+                    highlights[name] = segs
+                    words.update(dict.fromkeys(matched_words(segs)))
+            out[row] = {
+                "keyword_score": round(score, 6),
+                "matched_terms": list(words),
+                "matched_fields": list(highlights),
+                "highlights": highlights,
+            }
+        return out
+
+    def semantic_scores(self, query_vec: np.ndarray, rows: Sequence[int]) -> dict[int, float]:
+        """Exact cosine of the query's sentence vector with each row's document (rows with a vector)."""
+        sem = self.semantic
+        out: dict[int, float] = {}
+        if sem is None:
+            return out
+        for r in rows:
+            pos = sem.position_of_row(int(r))
+            if pos is not None:
+                out[int(r)] = float(np.asarray(sem.vectors[pos], np.float32) @ query_vec)
+        return out
+
+
+def _mask_at(mask: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``mask[rows]``, treating rows past the end of the mask as not allowed."""
+    inside = rows < len(mask)
+    out = np.zeros(len(rows), dtype=bool)
+    out[inside] = mask[rows[inside]]
+    return out
 
 
 def load_text_index(collection: Collection) -> TextIndex | None:
     """The collection's text index, or None when it has none."""
-    return None
+    d = text_dir(collection)
+    meta_path = d / "textindex.json"
+    if not meta_path.is_file() or not (d / "fts.sqlite").is_file():
+        return None
+    try:
+        info = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CollectionError(f"{meta_path} is unreadable: {exc}; run 'illustra index' again") from exc
+    if info.get("format") != FORMAT:
+        log.warning("the text index in %s has another format; run 'illustra index' again", d)
+        return None
+    sem = info.get("semantic")
+    if sem and not (d / "semantic" / "index.faiss").is_file():
+        info["semantic"] = None
+    return TextIndex(collection, info)
+

@@ -20,6 +20,9 @@ COMMAND_MODULES = [
     "search_cmd",
     "info",
     "settings_cmd",
+    "serve",
+    "demo",
+    "eval_cmd",
 ]
 
 

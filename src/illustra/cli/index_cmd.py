@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 import click
 
 from .common import collection_option, model_option, notice
@@ -17,7 +20,13 @@ from .common import collection_option, model_option, notice
     show_default=True,
     help="Index type: exact 'flat' for small collections, approximate 'hnsw' or 'ivfpq' for large ones.",
 )
-def index_cmd(collection_dir: str, model: str | None, kind: str) -> None:
+@click.option(
+    "--text-semantic/--no-text-semantic",
+    default=None,
+    help="Also embed the catalogue text with a sentence model for the text index "
+    "(default: for collections up to the text_semantic_auto_max setting).",
+)
+def index_cmd(collection_dir: str, model: str | None, kind: str, text_semantic: bool | None) -> None:
     """Build the search index for an embedded collection."""
     from ..collection import Collection
     from ..embedding_store import embedded_models, pick_model
@@ -25,8 +34,14 @@ def index_cmd(collection_dir: str, model: str | None, kind: str) -> None:
 
     coll = Collection(collection_dir)
     models = [pick_model(coll, model)] if model else embedded_models(coll)
+    if text_semantic is not None:
+        os.environ["ILLUSTRA_TEXT_SEMANTIC"] = "on" if text_semantic else "off"
     if not models:
-        pick_model(coll, None)  # raises NotEmbedded with the standard message
+        from ..textindex import has_text_metadata
+
+        if not has_text_metadata(coll):
+            pick_model(coll, None)  # raises NotEmbedded with the standard message
+        notice("no pictures are embedded yet: building the catalogue text index only")
     for m in models:
         info = build_index(coll, m, None if kind == "auto" else kind)
         notice(f"indexed {info['count']} vectors for {m} ({info['kind']}, {info['build_seconds']} s)")
@@ -34,7 +49,13 @@ def index_cmd(collection_dir: str, model: str | None, kind: str) -> None:
         hook(coll, notice)
 
 
+def _text_index_hook(coll: Any, report: Any) -> None:
+    from ..textindex import index_hook
+
+    index_hook(coll, report)
+
+
 # Other indexes built by `illustra index` (e.g. the metadata text index) register here.
-INDEX_HOOKS: list = []
+INDEX_HOOKS: list = [_text_index_hook]
 
 commands = [index_cmd]

@@ -1,0 +1,121 @@
+"""The app factory: one FastAPI app serving the REST API under ``/api``, the web page, and
+OpenAPI docs at ``/docs``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .. import settings
+from ..collection import Collection
+from ..search import SearchService
+from ..web import STATIC_DIR
+from . import error_handlers, item_routes, pages, search_routes
+from .facets import Facets
+from .routers import extra_routers
+from .state import DEFAULT_EXAMPLES, AppState
+from .templating import make_templates
+from .thumbs import ThumbnailCache
+from .uploads import UploadStore
+
+# Pages render untrusted catalogue text: no inline script, no framing, nothing from elsewhere.
+PAGE_CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+class SecurityHeaders:
+    """Adds nosniff / referrer headers everywhere and a strict CSP on our HTML pages."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        docs = path.startswith("/docs") or path == "/openapi.json"
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((b"x-content-type-options", b"nosniff"))
+                headers.append((b"referrer-policy", b"same-origin"))
+                ctype = next((v for k, v in headers if k.lower() == b"content-type"), b"")
+                if ctype.startswith(b"text/html") and not docs:
+                    headers.append((b"content-security-policy", PAGE_CSP.encode()))
+                    headers.append((b"x-frame-options", b"DENY"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def create_app(
+    source: SearchService | Collection | str | Path,
+    *,
+    model: str | None = None,
+    title: str | None = None,
+    examples: Sequence[str] | None = None,
+    warm: bool = False,
+    routers: Sequence[APIRouter] = (),
+    thumbnail_cache: bool = True,
+) -> FastAPI:
+    """Build the app for one collection.
+
+    ``source`` is a collection directory, an opened ``Collection`` or a ready ``SearchService``
+    (one per collection; it is thread-safe). ``routers`` are included besides the ones listed in
+    ``routers.EXTRA_ROUTER_MODULES``. With ``warm`` the encoder and index load now, not on the
+    first query.
+    """
+    svc = source if isinstance(source, SearchService) else SearchService(source, model)
+    if warm:
+        svc.warm()
+    coll = svc.collection
+    manifest: dict[str, Any] = coll.manifest
+    state = AppState(
+        service=svc,
+        thumbs=ThumbnailCache(
+            coll.root / "cache" / "thumbs" if thumbnail_cache else None, side=int(settings.get("thumbnail_side"))
+        ),
+        uploads=UploadStore(),
+        facets=Facets(svc.filter_engine.table, svc.filterable_fields),
+        examples=list(examples if examples is not None else manifest.get("example_queries") or DEFAULT_EXAMPLES),
+        title=title or str(manifest.get("name") or coll.root.resolve().name),
+    )
+    app = FastAPI(
+        title="Illustra",
+        summary="Search a digitised image collection by description or by example.",
+        version=_version(),
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.illustra = state
+    app.state.templates = make_templates()
+    error_handlers.install(app)
+    app.add_middleware(SecurityHeaders)
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    # Extra routers first: their suffix routes must win over the catch-all item route.
+    for r in [*extra_routers(), *routers]:
+        app.include_router(r)
+    app.include_router(search_routes.router)
+    app.include_router(item_routes.router)
+    app.include_router(pages.router)
+    return app
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("illustra")
+    except metadata.PackageNotFoundError:
+        return "0"

@@ -1,0 +1,131 @@
+"""``/api/items/{id}`` and its suffix routes.
+
+Ids hold slashes, so every route takes ``{item_id:path}`` and suffix routes are declared before
+the bare one. When a suffix route's prefix is not an item but the whole path is (an id that
+itself ends in ``/image``, say), the item's metadata is answered, so every id stays reachable.
+Images are read from the collection's Arrow data by row, never from a path in the URL.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from ..errors import BadImage, IllustraError, ItemNotFound
+from .params import API_MAX_K, MAX_OFFSET, parse_search_params
+from .responses import book_json, item_json, search_json
+from .state import AppState, get_state, root_path
+from .thumbs import as_servable, content_hash, etag_matches
+
+router = APIRouter(tags=["items"])
+
+CACHE_CONTROL = "public, max-age=86400"
+
+
+class NoImage(IllustraError):
+    code = "no_image"
+    exit_code = 3
+    http_status = 404
+
+
+def _resolve(state: AppState, item_id: str, suffix: str) -> tuple[str, bool]:
+    """(id, True) when ``item_id`` is an item; (full id, False) when ``item_id/suffix`` is one."""
+    coll = state.collection
+    try:
+        coll.row_of(item_id)
+        return item_id, True
+    except ItemNotFound:
+        full = f"{item_id}/{suffix}"
+        try:
+            coll.row_of(full)
+        except ItemNotFound:
+            raise ItemNotFound(f"no item with id {item_id!r}") from None
+        return full, False
+
+
+def _image_source(state: AppState, item_id: str) -> bytes:
+    data = state.collection.image_bytes(state.collection.row_of(item_id))
+    if not data:
+        raise NoImage(f"item {item_id!r} has no image")
+    return data
+
+
+def _image_response(request: Request, body: bytes | None, etag: str, media_type: str) -> Response:
+    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
+    if body is None:
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type=media_type, headers=headers)
+
+
+@router.get("/api/items/{item_id:path}/similar", summary="More like this")
+def api_similar(
+    request: Request,
+    item_id: str,
+    k: Annotated[int, Query(ge=1, le=API_MAX_K)] = 10,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    year_from: int | None = None,
+    year_to: int | None = None,
+) -> dict[str, Any]:
+    state = get_state(request)
+    target, ok = _resolve(state, item_id, "similar")
+    if not ok:
+        return item_json(state, target, root_path(request))
+    params, _ = parse_search_params(request.query_params.multi_items(), state.service.filterable_fields)
+    resp = state.service.search_like(target, k=params.k, offset=params.offset, filters=params.filters)
+    return search_json(resp, root_path(request))
+
+
+@router.get("/api/items/{item_id:path}/image", summary="The item's image", response_model=None)
+def api_image(request: Request, item_id: str) -> Response | dict[str, Any]:
+    state = get_state(request)
+    target, ok = _resolve(state, item_id, "image")
+    if not ok:
+        return item_json(state, target, root_path(request))
+    data = _image_source(state, target)
+    etag = f'"{content_hash(data)}"'
+    if etag_matches(request.headers.get("if-none-match"), etag):
+        return _image_response(request, None, etag, "")
+    try:
+        body, mime = as_servable(data)
+    except BadImage as exc:
+        raise NoImage(f"the stored image of {target!r} cannot be read: {exc.message}") from None
+    return _image_response(request, body, etag, mime)
+
+
+@router.get("/api/items/{item_id:path}/thumbnail", summary="A small JPEG of the item's image", response_model=None)
+def api_thumbnail(request: Request, item_id: str) -> Response | dict[str, Any]:
+    state = get_state(request)
+    target, ok = _resolve(state, item_id, "thumbnail")
+    if not ok:
+        return item_json(state, target, root_path(request))
+    data = _image_source(state, target)
+    source_hash = content_hash(data)
+    etag = f'"t{state.thumbs.side}-{source_hash}"'
+    if etag_matches(request.headers.get("if-none-match"), etag):
+        return _image_response(request, None, etag, "")
+    try:
+        thumb = state.thumbs.get(data, source_hash)
+    except BadImage as exc:
+        raise NoImage(f"the stored image of {target!r} cannot be read: {exc.message}") from None
+    return _image_response(request, thumb, etag, "image/jpeg")
+
+
+@router.get("/api/items/{item_id:path}/book", summary="Other illustrations from the same book")
+def api_book(
+    request: Request,
+    item_id: str,
+    k: Annotated[int, Query(ge=1, le=API_MAX_K)] = 10,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+) -> dict[str, Any]:
+    state = get_state(request)
+    target, ok = _resolve(state, item_id, "book")
+    if not ok:
+        return item_json(state, target, root_path(request))
+    return book_json(state, target, k, offset, root_path(request))
+
+
+@router.get("/api/items/{item_id:path}", summary="An item's metadata")
+def api_item(request: Request, item_id: str) -> dict[str, Any]:
+    return item_json(get_state(request), item_id, root_path(request))

@@ -1,0 +1,334 @@
+"""The server-rendered web page: ``/`` and ``/search``, ``/search/image``, ``/items/{id}``, ``/about``.
+
+The URL holds the whole search state (GET parameters), so a search can be shared and bookmarked.
+An uploaded-image search cannot live in a URL: its picture is kept in memory under a random token
+for a while, so "load more" and filter changes keep working, and the page says so.
+Every page works without JavaScript; ``static/app.js`` only adds drag-and-drop, in-place "load
+more" and a loading state.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from .. import images, settings
+from ..errors import BadInput, IllustraError, ItemNotFound, Refused
+from ..search import SearchResponse
+from .params import MAX_OFFSET, SearchParams, parse_search_params, require_query
+from .responses import book_json, collection_json, hit_json, item_json
+from .state import AppState, get_state, root_path
+from .uploads import fetch_image_url, read_upload_form
+from .urls import page_url, safe_href
+
+log = logging.getLogger("illustra")
+
+router = APIRouter(include_in_schema=False)
+
+PAGE_K = 24
+SIMILAR_ON_ITEM_PAGE = 12
+BOOK_ON_ITEM_PAGE = 24
+PAGE_EXTRA = ("like", "upload", "partial")
+# Metadata shown first on the item page, in this order; other fields follow alphabetically.
+FIELD_ORDER = ["title", "creator", "year", "date", "place", "publisher", "licence", "source_url"]
+MODE_LABELS = {"visual": "Pictures", "text": "Catalogue text", "hybrid": "Both"}
+
+
+def _render(request: Request, name: str, ctx: dict[str, Any], status: int = 200) -> Response:
+    templates = request.app.state.templates
+    return templates.TemplateResponse(request, name, ctx, status_code=status)
+
+
+def _base_context(request: Request, state: AppState) -> dict[str, Any]:
+    svc = state.service
+    counts = state.collection.manifest.get("counts", {})
+    return {
+        "root": root_path(request),
+        "site_title": state.title,
+        "size": len(state.collection),
+        "model": svc.model,
+        "default_mode": state.default_mode(),
+        "has_text_index": svc.text_index is not None,
+        "mode_labels": MODE_LABELS,
+        "examples": state.examples,
+        "facets": state.facets.for_page(),
+        "year_min": counts.get("year_min"),
+        "year_max": counts.get("year_max"),
+        "allow_url_fetch": bool(settings.get("allow_url_fetch")),
+        "upload_max_mb": max(1, int(settings.get("upload_max_bytes")) // 1_000_000),
+    }
+
+
+def render_error_page(request: Request, status: int, message: str) -> Response:
+    """A full error page (used for unknown pages and errors outside the search form)."""
+    try:
+        ctx = _base_context(request, get_state(request))
+    except Exception:  # noqa: BLE001 - an error page must render even when the app state cannot
+        ctx = {"root": root_path(request), "site_title": "Illustra", "size": 0, "model": ""}
+    ctx.update(status=status, message=message, refused=status == 403)
+    return _render(request, "error.html", ctx, status)
+
+
+# -- search state as links ---------------------------------------------------------------------
+class PageState:
+    """What the current page searched for, turned back into links."""
+
+    def __init__(self, params: SearchParams, q: str | None, like: str | None, upload: str | None) -> None:
+        self.params = params
+        self.q, self.like, self.upload = q, like, upload
+
+    def source_items(self) -> list[tuple[str, str]]:
+        if self.q:
+            items = [("q", self.q)]
+            if self.params.mode:
+                items.append(("mode", self.params.mode))
+            return items
+        if self.like:
+            return [("like", self.like)]
+        if self.upload:
+            return [("upload", self.upload)]
+        return []
+
+    def k_items(self) -> list[tuple[str, str]]:
+        return [("k", str(self.params.k))] if self.params.k != PAGE_K else []
+
+    def url(self, root: str, *, offset: int = 0, drop: str | None = None) -> str:
+        filters = [(n, v) for n, v in self.params.filter_items() if n != drop]
+        items = self.source_items() + filters + self.k_items()
+        if offset:
+            items.append(("offset", str(offset)))
+        return page_url("/search", items, root)
+
+    def like_url(self, root: str, item_id: str) -> str:
+        return page_url("/search", [("like", item_id), *self.params.filter_items(), *self.k_items()], root)
+
+    def active_filters(self, root: str) -> list[dict[str, str]]:
+        out = []
+        for name, value in self.params.filter_items():
+            label = name.replace("_", " ")
+            out.append({"name": name, "value": value, "label": label, "remove_url": self.url(root, drop=name)})
+        return out
+
+
+def _results_context(
+    request: Request, state: AppState, resp: SearchResponse, page: PageState
+) -> dict[str, Any]:
+    root = root_path(request)
+    hits = [hit_json(h, root) for h in resp.results]
+    for h in hits:
+        h["like_page_url"] = page.like_url(root, h["id"])
+        h["source_href"] = _source_href(h["metadata"])
+    first = resp.offset + 1
+    return {
+        "searched": True,
+        "hits": hits,
+        "resp": resp,
+        "notices": list(resp.notices),
+        "first": first,
+        "last": resp.offset + len(hits),
+        "more_url": page.url(root, offset=resp.offset + resp.k) if resp.has_more else None,
+        "share_url": page.url(root, offset=resp.offset) if not page.upload else None,
+        "mode_used": resp.mode,
+    }
+
+
+def _source_href(meta: dict[str, Any]) -> str | None:
+    for name in ("source_url", "flickr_url"):
+        href = safe_href(meta.get(name))
+        if href:
+            return href
+    return None
+
+
+def _form_context(params: SearchParams, page: PageState, root: str) -> dict[str, Any]:
+    f = params.filters
+    return {
+        "form": {
+            "q": page.q or "",
+            "mode": params.mode or "",
+            "year_from": "" if f.year_from is None else f.year_from,
+            "year_to": "" if f.year_to is None else f.year_to,
+            "title_contains": f.title_contains or "",
+            "fields": dict(f.fields),
+            "k": params.k,
+            "like": page.like if not page.q else None,
+            "upload": page.upload if not (page.q or page.like) else None,
+        },
+        "active_filters": page.active_filters(root),
+        "clear_filters_url": page_url("/search", page.source_items() + page.k_items(), root),
+    }
+
+
+# -- routes ------------------------------------------------------------------------------------
+@router.get("/")
+@router.get("/search")
+def search_page(request: Request) -> Response:
+    state = get_state(request)
+    root = root_path(request)
+    ctx = _base_context(request, state)
+    items = list(request.query_params.multi_items())
+    partial = any(n == "partial" for n, _ in items)
+    try:
+        params, ignored = parse_search_params(
+            items,
+            state.service.filterable_fields,
+            default_k=PAGE_K,
+            allowed_extra=PAGE_EXTRA,
+            skip_empty=True,
+            ignore_unknown=True,
+        )
+    except BadInput as exc:
+        ctx.update(_form_context(SearchParams(k=PAGE_K), PageState(SearchParams(k=PAGE_K), None, None, None), root))
+        ctx.update(error=exc.message, error_code=exc.code)
+        return _render(request, "search.html", ctx, 422)
+    q = (params.q or "").strip() or None
+    like = None if q else params.extra.get("like")
+    upload = None if (q or like) else params.extra.get("upload")
+    page = PageState(params, q, like, upload)
+    ctx.update(_form_context(params, page, root))
+    if ignored:
+        ctx["page_notices"] = [f"ignored unknown parameter(s): {', '.join(sorted(set(ignored)))[:200]}"]
+    if not (q or like or upload):
+        return _render(request, "search.html", ctx)
+    svc = state.service
+    try:
+        if q:
+            resp = svc.search_text(require_query(q), k=params.k, offset=params.offset, filters=params.filters, mode=params.mode)
+        elif like:
+            ctx["like_item"] = item_json(state, like, root)
+            resp = svc.search_like(like, k=params.k, offset=params.offset, filters=params.filters)
+        else:
+            data = state.uploads.get(str(upload))
+            if data is None:
+                raise BadInput(
+                    "that uploaded picture is no longer held by the server (uploads are kept briefly and "
+                    "never saved); upload it again"
+                )
+            ctx["upload_preview"] = f"{root}/search/upload/{upload}"
+            resp = svc.search_image(data, k=params.k, offset=params.offset, filters=params.filters)
+    except IllustraError as exc:
+        ctx.update(error=exc.message, error_code=exc.code, refused=isinstance(exc, Refused))
+        return _render(request, "results.html" if partial else "search.html", ctx, exc.http_status)
+    ctx.update(_results_context(request, state, resp, page))
+    ctx["is_upload"] = bool(upload)
+    return _render(request, "results.html" if partial else "search.html", ctx)
+
+
+def _bounded_copy(state: AppState, data: bytes) -> bytes:
+    """The query picture as the search service decodes it, stored losslessly, so later pages
+    of the same upload embed exactly the same pixels."""
+    side = max(state.service.encoder.image_side * 2, 256)
+    im = images.decode(data, max_side=side)
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@router.post("/search/image")
+async def upload_page(request: Request) -> Response:
+    state = get_state(request)
+    root = root_path(request)
+    ctx = _base_context(request, state)
+    empty = SearchParams(k=PAGE_K)
+    ctx.update(_form_context(empty, PageState(empty, None, None, None), root))
+    try:
+        form = await read_upload_form(request)
+        params, _ = parse_search_params(
+            form.fields,
+            state.service.filterable_fields,
+            default_k=PAGE_K,
+            allowed_extra=("url", *PAGE_EXTRA),
+            skip_empty=True,
+            ignore_unknown=True,
+        )
+        url = params.extra.get("url")
+        if form.image is None and not url:
+            raise BadInput("choose a picture to search with")
+        data = form.image if form.image is not None else await fetch_image_url(str(url))
+        resp = await run_in_threadpool(
+            state.service.search_image, data, k=params.k, offset=0, filters=params.filters
+        )
+        token = state.uploads.put(await run_in_threadpool(_bounded_copy, state, data))
+    except IllustraError as exc:
+        ctx.update(error=exc.message, error_code=exc.code, refused=isinstance(exc, Refused))
+        return _render(request, "search.html", ctx, exc.http_status)
+    page = PageState(params, None, None, token)
+    ctx.update(_form_context(params, page, root))
+    ctx.update(_results_context(request, state, resp, page))
+    ctx.update(is_upload=True, upload_preview=f"{root}/search/upload/{token}")
+    return _render(request, "search.html", ctx)
+
+
+@router.get("/search/upload/{token}")
+def upload_preview(request: Request, token: str) -> Response:
+    data = get_state(request).uploads.get(token)
+    if data is None:
+        raise ItemNotFound("that uploaded picture is no longer held by the server")
+    return Response(data, media_type="image/png", headers={"Cache-Control": "private, no-store"})
+
+
+def _field_rows(meta: dict[str, Any]) -> list[dict[str, Any]]:
+    names = [n for n in FIELD_ORDER if n in meta] + sorted(n for n in meta if n not in FIELD_ORDER)
+    rows = []
+    for name in names:
+        value = meta.get(name)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        if name == "image_path" and not safe_href(value):
+            continue  # a local file path says nothing to a visitor and reveals the server's layout
+        rows.append({"name": name, "label": name.replace("_", " ").capitalize(), "value": value, "href": safe_href(value)})
+    return rows
+
+
+@router.get("/items/{item_id:path}")
+def item_page(request: Request, item_id: str) -> Response:
+    state = get_state(request)
+    root = root_path(request)
+    ctx = _base_context(request, state)
+    try:
+        item = item_json(state, item_id, root)
+    except ItemNotFound as exc:
+        return render_error_page(request, 404, exc.message)
+    ctx.update(item=item, fields=_field_rows(item["metadata"]), source_href=_source_href(item["metadata"]))
+    ctx["like_page_url"] = page_url("/search", [("like", item_id)], root)
+    if item["has_image"]:
+        try:
+            similar = state.service.search_like(item_id, k=SIMILAR_ON_ITEM_PAGE)
+            ctx["similar"] = [hit_json(h, root) for h in similar.results]
+        except IllustraError as exc:
+            ctx["similar_error"] = exc.message
+    if "book_url" in item:
+        raw = request.query_params.get("book_offset", "0")
+        offset = int(raw) if raw.isdigit() and int(raw) <= MAX_OFFSET else 0
+        book = book_json(state, item_id, BOOK_ON_ITEM_PAGE, offset, root)
+        ctx["book"] = book
+        base = item["page_url"]
+        if book["has_more"]:
+            ctx["book_more_url"] = f"{base}?book_offset={offset + BOOK_ON_ITEM_PAGE}#book"
+        if offset:
+            ctx["book_prev_url"] = f"{base}?book_offset={max(0, offset - BOOK_ON_ITEM_PAGE)}#book"
+    return _render(request, "item.html", ctx)
+
+
+@router.get("/about")
+def about_page(request: Request) -> Response:
+    state = get_state(request)
+    ctx = _base_context(request, state)
+    ctx["info"] = collection_json(state, root_path(request))
+    ctx["sources"] = state.collection.manifest.get("sources", [])
+    try:  # model and collection cards, when the cards module is present
+        from ..cards import render_about  # type: ignore[import-not-found,unused-ignore]
+
+        ctx["cards"] = render_about(state.collection)
+    except ImportError:
+        ctx["cards"] = None
+    except Exception:  # noqa: BLE001 - the About page must render even if a card cannot
+        log.exception("could not render the collection cards")
+        ctx["cards"] = None
+    return _render(request, "about.html", ctx)
+

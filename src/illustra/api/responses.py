@@ -1,0 +1,128 @@
+"""JSON shapes of the API (shared with the page templates, which render the same dicts)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import ItemNotFound
+from ..search import Hit, SearchResponse
+from .state import AppState
+from .urls import item_links
+
+
+class NoBook(ItemNotFound):
+    """The item's book cannot be listed (no book field in the collection, or none on the item)."""
+
+    code = "no_book"
+
+
+def hit_json(hit: Hit, root: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": hit.id,
+        "score": round(float(hit.score), 6),
+        "rank": hit.rank,
+        "metadata": hit.metadata,
+        "explain": hit.explain or {},
+    }
+    out.update(item_links(hit.id, root))
+    return out
+
+
+def search_json(resp: SearchResponse, root: str = "") -> dict[str, Any]:
+    return {
+        "results": [hit_json(h, root) for h in resp.results],
+        "k": resp.k,
+        "offset": resp.offset,
+        "has_more": resp.has_more,
+        "mode": resp.mode,
+        "model": resp.model,
+        "notices": list(resp.notices),
+        "query": resp.query,
+        "kind": resp.kind,
+        "filters": resp.filters,
+    }
+
+
+def item_json(state: AppState, item_id: str, root: str = "") -> dict[str, Any]:
+    coll = state.collection
+    row = coll.row_of(item_id)
+    meta = coll.metadata(row)
+    meta.pop("id", None)
+    out: dict[str, Any] = {"id": item_id, "metadata": meta, "has_image": coll.has_image(row)}
+    out.update(item_links(item_id, root))
+    if state.has_book_field() and (meta.get("book_identifier") or "").strip():
+        out["book_url"] = out["item_url"] + "/book"
+    return out
+
+
+def book_json(state: AppState, item_id: str, k: int, offset: int, root: str = "") -> dict[str, Any]:
+    """Other items from the same book (same ``book_identifier``), in collection order."""
+    from ..filters import Filters
+
+    coll = state.collection
+    row = coll.row_of(item_id)
+    if not state.has_book_field():
+        raise NoBook(
+            "this collection does not record which book an item comes from (no 'book_identifier' field)"
+        )
+    book = (coll.metadata(row).get("book_identifier") or "").strip()
+    if not book:
+        raise NoBook(f"item {item_id!r} has no book identifier, so its book cannot be listed")
+    mask = state.service.row_mask(Filters(fields={"book_identifier": book}))
+    rows = np.flatnonzero(mask) if mask is not None else np.arange(len(coll))
+    rows = rows[rows != row]
+    page = rows[offset : offset + k].tolist()
+    results = []
+    for i, (r, meta) in enumerate(zip(page, coll.metadata_many(page), strict=True)):
+        rid = str(meta.pop("id"))
+        entry: dict[str, Any] = {
+            "id": rid,
+            "score": None,
+            "rank": offset + i + 1,
+            "metadata": meta,
+            "explain": {},
+            "has_image": coll.has_image(int(r)),
+        }
+        entry.update(item_links(rid, root))
+        results.append(entry)
+    return {
+        "book_identifier": book,
+        "item": item_id,
+        "total": int(len(rows)),
+        "results": results,
+        "k": k,
+        "offset": offset,
+        "has_more": offset + k < len(rows),
+    }
+
+
+def collection_json(state: AppState, root: str = "") -> dict[str, Any]:
+    coll = state.collection
+    svc = state.service
+    counts = coll.manifest.get("counts", {})
+    index_info = coll.manifest.get("indexes", {}).get(svc.model, {})
+    emb = coll.manifest.get("embeddings", {}).get(svc.model, {})
+    years = None
+    if "year_min" in counts:
+        years = {"min": counts["year_min"], "max": counts["year_max"]}
+    return {
+        "name": state.title,
+        "size": len(coll),
+        "with_image": counts.get("with_image"),
+        "embedded": emb.get("count"),
+        "model": svc.model,
+        "dim": emb.get("dim"),
+        "index": {k: index_info.get(k) for k in ("kind", "count", "built")} if index_info else None,
+        "built": index_info.get("built") or emb.get("updated"),
+        "created": coll.manifest.get("created"),
+        "updated": coll.manifest.get("updated"),
+        "year_range": years,
+        "filterable_fields": svc.filterable_fields,
+        "field_values": {f.name: list(f.values) for f in state.facets.all() if f.values is not None},
+        "modes": ["visual", "text", "hybrid"] if svc.text_index is not None else ["visual"],
+        "default_mode": state.default_mode(),
+        "has_books": state.has_book_field(),
+        "search_url": f"{root}/api/search",
+    }

@@ -1,0 +1,73 @@
+"""``illustra embed``: embed a collection's images with a model (resumable)."""
+
+from __future__ import annotations
+
+import click
+
+from .. import settings
+from .common import collection_option, echo_json, notice
+
+
+@click.command("embed")
+@collection_option
+@click.option(
+    "--model",
+    default=None,
+    help="'lite', a Hugging Face CLIP/SigLIP id, or a local model directory "
+    f"[default: {settings.SETTINGS['model'].default}, or 'lite' when that cannot be loaded].",
+)
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Images per model call [setting batch_size].")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Decode threads [setting workers].")
+@click.option(
+    "--chunk-rows",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Rows per resumable chunk [setting embed_chunk_rows].",
+)
+@click.option("--no-progress", is_flag=True, help="Do not show the progress bar.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def embed_cmd(
+    collection_dir: str,
+    model: str | None,
+    batch_size: int | None,
+    workers: int | None,
+    chunk_rows: int | None,
+    no_progress: bool,
+    as_json: bool,
+) -> None:
+    """Embed every image of a collection not yet embedded with the model.
+
+    Interrupt at any time and run the same command again: finished chunks are kept. Images that
+    cannot be decoded are skipped and listed in embeddings/<model>/skipped.tsv.
+    """
+    from ..collection import Collection
+    from ..embed import embed_collection
+    from ..encoders import load_encoder
+
+    collection = Collection(collection_dir)
+    encoder = load_encoder(model, notify=notice)
+    summary = embed_collection(
+        collection,
+        encoder,
+        batch_size=batch_size,
+        workers=workers,
+        chunk_rows=chunk_rows,
+        progress=not no_progress,
+    )
+    if as_json:
+        echo_json(summary.as_dict())
+        return
+    parts = [f"embedded {summary.embedded} images with {summary.model} in {summary.seconds:.1f} s"]
+    if summary.embedded:
+        parts[0] += f" ({summary.images_per_s:.1f} images/s)"
+    if summary.already_done:
+        parts.append(f"{summary.already_done} already done")
+    if summary.skipped:
+        parts.append(f"{summary.skipped} skipped (see {summary.skipped_path})")
+    if summary.no_image:
+        parts.append(f"{summary.no_image} rows without an image")
+    parts.append(f"{summary.total_vectors} vectors of dim {summary.dim} in {summary.path}")
+    click.echo("; ".join(parts))
+
+
+commands = [embed_cmd]

@@ -1,0 +1,371 @@
+"""CLIP-family encoders (CLIP, OpenCLIP conversions, SigLIP, SigLIP 2) through 🤗 transformers.
+
+``ClipEncoder("org/model")`` or ``ClipEncoder("/path/to/dir")`` loads any model that has
+``get_image_features`` / ``get_text_features`` with ``AutoModel`` and ``AutoProcessor``. The local
+cache is tried first, the Hub second; when neither works the user gets one ``ModelUnavailable``
+line saying how to get the model onto this machine.
+
+Besides the ``Encoder`` protocol it offers ``prepare_image`` (decode-side preprocessing, safe to run
+in worker threads) and ``embed_prepared`` (the model call), so the embedding pipeline can overlap
+image preparation with the model working on the previous batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import re
+import socket
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+from PIL import Image
+
+from .. import settings
+from ..errors import ModelUnavailable
+from .base import l2_normalise
+
+# "org/name" or a bare legacy name; anything else is taken as a filesystem path.
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+# Images whose aspect ratio is this many times more extreme than the model's crop are centre-cropped
+# before the processor sees them: a 12000x8 strip would otherwise be resized to 336000x224 first.
+_EXTREME_ASPECT = 2.0
+_TEXT_BATCH = 256
+
+
+def unavailable_message(name: str) -> str:
+    return (
+        f"model '{name}' is not available locally and the Hugging Face Hub cannot be reached; "
+        f"download it on a connected machine with `hf download {name} --local-dir DIR` "
+        f"(older versions: `huggingface-cli download {name} --local-dir DIR`), copy DIR to this machine "
+        f"and pass it with --model DIR, or use --model lite"
+    )
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _hub_offline() -> bool:
+    if _truthy(os.environ.get("HF_HUB_OFFLINE")) or _truthy(os.environ.get("TRANSFORMERS_OFFLINE")):
+        return True
+    try:
+        from huggingface_hub import constants
+
+        return bool(getattr(constants, "HF_HUB_OFFLINE", False))
+    except ImportError:  # pragma: no cover - transformers depends on huggingface_hub
+        return True
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """A quick TCP probe, so an unreachable Hub costs seconds instead of a minute of retries."""
+    endpoint = os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
+    url = urlparse(endpoint)
+    host = url.hostname
+    if not host:
+        return False
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _looks_like_path(name: str) -> bool:
+    return (
+        name.startswith(("/", ".", "~"))
+        or "\\" in name
+        or name.count("/") > 1
+        or not _HUB_ID.match(name)
+    )
+
+
+@contextlib.contextmanager
+def _quiet_loading() -> Iterator[None]:
+    """Silence transformers' per-load chatter (weight-loading bars, backend fallback notes)."""
+    from transformers.utils import logging as tlog
+
+    level = tlog.get_verbosity()
+    bars = tlog.is_progress_bar_enabled()
+    tlog.set_verbosity_error()
+    tlog.disable_progress_bar()
+    try:
+        yield
+    finally:
+        tlog.set_verbosity(level)
+        if bars:
+            tlog.enable_progress_bar()
+
+
+class _NotCached(Exception):
+    pass
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:300]
+
+
+def _load(name: str, source: str, *, local_only: bool) -> tuple[Any, Any, Any]:
+    """Load (config, processor, model). Raises ``_NotCached`` when a local-only load misses files."""
+    from transformers import AutoConfig, AutoModel, AutoProcessor
+
+    kw = {"local_files_only": local_only}
+    try:
+        config = AutoConfig.from_pretrained(source, **kw)
+    except OSError as exc:
+        if local_only:
+            raise _NotCached() from exc
+        msg = _first_line(exc)
+        if "not a valid model identifier" in msg or "Repository Not Found" in msg or "404" in msg:
+            raise ModelUnavailable(f"model '{name}' was not found on the Hugging Face Hub") from None
+        raise ModelUnavailable(unavailable_message(name)) from None
+    except (ValueError, KeyError) as exc:
+        raise ModelUnavailable(f"model '{name}' has a configuration transformers cannot use: {_first_line(exc)}") from None
+
+    try:
+        model = AutoModel.from_pretrained(source, **kw)
+    except OSError as exc:
+        if local_only:
+            raise _NotCached() from exc
+        raise ModelUnavailable(f"model '{name}' could not be loaded: {_first_line(exc)}") from None
+    except (ValueError, KeyError, RuntimeError) as exc:
+        raise ModelUnavailable(f"model '{name}' could not be loaded: {_first_line(exc)}") from None
+    if not (hasattr(model, "get_image_features") and hasattr(model, "get_text_features")):
+        raise ModelUnavailable(
+            f"model '{name}' ({getattr(config, 'model_type', '?')}) is not an image-text model; "
+            "use a CLIP or SigLIP model, or --model lite"
+        )
+
+    try:
+        processor = AutoProcessor.from_pretrained(source, **kw)
+    except OSError as exc:
+        if local_only:
+            raise _NotCached() from exc
+        raise ModelUnavailable(f"model '{name}' has no usable processor: {_first_line(exc)}") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ModelUnavailable(f"model '{name}' has no usable processor: {_first_line(exc)}") from None
+    if getattr(processor, "image_processor", None) is None or getattr(processor, "tokenizer", None) is None:
+        raise ModelUnavailable(f"model '{name}' lacks an image processor or a tokenizer")
+    return config, processor, model
+
+
+def load_pretrained(name: str) -> tuple[Any, Any, Any, str]:
+    """Find and load a CLIP-family model: local directory, local Hub cache, then the Hub.
+
+    Returns (config, processor, model, source) where ``source`` is the directory or Hub id used.
+    """
+    path = Path(name).expanduser()
+    if path.exists():
+        if not path.is_dir() or not (path / "config.json").is_file():
+            raise ModelUnavailable(
+                f"{name} is not a model directory (no config.json); pass a Hugging Face model id or a "
+                "directory written by `hf download --local-dir` or save_pretrained"
+            )
+        with _quiet_loading():
+            try:
+                config, processor, model = _load(name, str(path), local_only=True)
+            except _NotCached as exc:
+                raise ModelUnavailable(
+                    f"model directory {name} is incomplete: {_first_line(exc.__cause__ or exc)}"
+                ) from None
+        return config, processor, model, str(path.resolve())
+    if _looks_like_path(name):
+        raise ModelUnavailable(f"model directory {name} does not exist")
+    with _quiet_loading():
+        try:
+            config, processor, model = _load(name, name, local_only=True)
+            return config, processor, model, name
+        except _NotCached:
+            pass
+    if _hub_offline() or not _hub_reachable():
+        raise ModelUnavailable(unavailable_message(name))
+    config, processor, model = _load(name, name, local_only=False)
+    return config, processor, model, name
+
+
+def _size_get(obj: Any, key: str) -> Any:
+    if obj is None:
+        return None
+    if isinstance(obj, dict):
+        return obj.get(key)
+    return getattr(obj, key, None)
+
+
+def _image_side(image_processor: Any, config: Any) -> int:
+    """Longest side of the pixels the model is fed."""
+    crop = getattr(image_processor, "crop_size", None)
+    size = getattr(image_processor, "size", None)
+    if getattr(image_processor, "do_center_crop", False) and _size_get(crop, "height"):
+        return int(max(_size_get(crop, "height"), _size_get(crop, "width") or 0))
+    if _size_get(size, "height") and _size_get(size, "width"):
+        return int(max(_size_get(size, "height"), _size_get(size, "width")))
+    if _size_get(size, "shortest_edge"):
+        return int(_size_get(size, "shortest_edge"))
+    patch = getattr(image_processor, "patch_size", None)
+    max_patches = getattr(image_processor, "max_num_patches", None)
+    if patch and max_patches:  # SigLIP 2 "naflex": a budget of patches at native aspect ratio
+        return int(math.isqrt(int(max_patches)) * int(patch))
+    vision = getattr(config, "vision_config", None)
+    return int(getattr(vision, "image_size", 224) or 224)
+
+
+def _embedding_dim(config: Any) -> int:
+    if getattr(config, "projection_dim", None):
+        return int(config.projection_dim)
+    text = getattr(config, "text_config", None)
+    if text is not None and getattr(text, "projection_size", None):
+        return int(text.projection_size)
+    vision = getattr(config, "vision_config", None)
+    if vision is not None and getattr(vision, "hidden_size", None):
+        return int(vision.hidden_size)
+    return int(config.hidden_size)
+
+
+def _available_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class ClipEncoder:
+    """An image-text model from 🤗 transformers, returning L2-normalised float32 vectors."""
+
+    def __init__(self, name_or_path: str | None = None, device: str | None = None) -> None:
+        import torch
+
+        name = name_or_path or str(settings.get("model"))
+        config, processor, model, source = load_pretrained(name)
+        self.name = name
+        self.source = source
+        self.config_name = str(getattr(config, "_name_or_path", "") or source)
+        self.model_type = str(getattr(config, "model_type", ""))
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        if self.device.type == "cpu":
+            # Containers often report more cores than they may use; oversubscribed threads thrash.
+            threads = int(settings.get("torch_threads")) or _available_cores()
+            if torch.get_num_threads() != threads:
+                torch.set_num_threads(threads)
+            dtype = torch.float32
+        else:
+            # Half precision is the usual way to run CLIP on a GPU: twice the speed, same rankings.
+            dtype = torch.float16 if self.device.type == "cuda" else torch.float32
+        self._dtype = dtype
+        self.model = model.to(device=self.device, dtype=dtype).eval()
+        self.processor = processor
+        self.image_processor = processor.image_processor
+        self.tokenizer = processor.tokenizer
+        self.dim = _embedding_dim(config)
+        self.image_side = _image_side(self.image_processor, config)
+        self.batch_size = int(settings.get("batch_size"))
+        # SigLIP models were trained on texts padded to a fixed length; padding="longest" changes results.
+        self._pad_to_max = self.model_type.startswith("siglip")
+        text_config = getattr(config, "text_config", None)
+        limits = [int(getattr(text_config, "max_position_embeddings", 0) or 0)]
+        tok_max = int(getattr(self.tokenizer, "model_max_length", 0) or 0)
+        if 0 < tok_max < 100_000:
+            limits.append(tok_max)
+        self._text_max = min([n for n in limits if n > 0] or [77])
+        crop = getattr(self.image_processor, "crop_size", None)
+        self._crop_aspect: float | None = None
+        if getattr(self.image_processor, "do_center_crop", False) and _size_get(crop, "height"):
+            self._crop_aspect = float(_size_get(crop, "width") or 1) / float(_size_get(crop, "height"))
+
+    def describe(self) -> dict[str, Any]:
+        """What the manifest records about the model, beside its name and dimension."""
+        return {
+            "encoder": "clip",
+            "model_type": self.model_type,
+            "source": self.config_name,
+            "image_side": self.image_side,
+            "device": self.device.type,
+            "precision": str(self._dtype).replace("torch.", ""),
+        }
+
+    # -- images -------------------------------------------------------------------------------
+    def prepare_image(self, image: Image.Image) -> dict[str, np.ndarray]:
+        """Model inputs for one image (batch dimension 1). Pure PIL/numpy: safe in worker threads."""
+        if image.mode != "RGB":
+            image = image.convert("RGB")
+        if self._crop_aspect is not None:
+            image = self._crop_extreme(image, self._crop_aspect)
+        out = self.image_processor(images=[image], return_tensors="np")
+        return {k: np.asarray(v) for k, v in out.items()}
+
+    @staticmethod
+    def _crop_extreme(image: Image.Image, aspect: float) -> Image.Image:
+        # The processor keeps only a centre crop of this aspect ratio anyway; cutting it out first
+        # keeps its resize bounded for panoramas and strips. Ordinary images are left untouched.
+        w, h = image.size
+        if w / h > aspect * _EXTREME_ASPECT:
+            nw = max(1, round(h * aspect))
+            left = (w - nw) // 2
+            return image.crop((left, 0, left + nw, h))
+        if h / w > _EXTREME_ASPECT / aspect:
+            nh = max(1, round(w / aspect))
+            top = (h - nh) // 2
+            return image.crop((0, top, w, top + nh))
+        return image
+
+    def embed_prepared(self, items: Sequence[dict[str, np.ndarray]]) -> np.ndarray:
+        """Run the model on inputs from ``prepare_image`` (any number; batched internally)."""
+        if not items:
+            return np.zeros((0, self.dim), np.float32)
+        outs = []
+        for i in range(0, len(items), self.batch_size):
+            part = items[i : i + self.batch_size]
+            inputs = {k: np.concatenate([it[k] for it in part], axis=0) for k in part[0]}
+            outs.append(self._forward("image", inputs))
+        return np.concatenate(outs, axis=0)
+
+    def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
+        return self.embed_prepared([self.prepare_image(im) for im in images])
+
+    # -- texts --------------------------------------------------------------------------------
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        outs = []
+        for i in range(0, len(texts), _TEXT_BATCH):
+            part = [str(t) for t in texts[i : i + _TEXT_BATCH]]
+            tok = self.tokenizer(
+                part,
+                padding="max_length" if self._pad_to_max else True,
+                truncation=True,
+                max_length=self._text_max,
+                return_tensors="np",
+            )
+            inputs = {k: np.asarray(v) for k, v in tok.items() if k != "token_type_ids"}
+            outs.append(self._forward("text", inputs))
+        return np.concatenate(outs, axis=0)
+
+    # -- model --------------------------------------------------------------------------------
+    def _forward(self, kind: str, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        import torch
+
+        tensors = {}
+        for k, v in inputs.items():
+            t = torch.from_numpy(np.ascontiguousarray(v))
+            if t.is_floating_point():
+                t = t.to(self._dtype)
+            tensors[k] = t.to(self.device, non_blocking=True)
+        with torch.inference_mode():
+            fn = self.model.get_image_features if kind == "image" else self.model.get_text_features
+            out = fn(**tensors)
+            # transformers 5 returns a model output whose pooler_output is the embedding; 4.x a tensor.
+            feats = out if torch.is_tensor(out) else out.pooler_output
+            feats = torch.nn.functional.normalize(feats.float(), dim=-1)
+        arr = feats.cpu().numpy()
+        if arr.shape[1] != self.dim:
+            raise ModelUnavailable(
+                f"model '{self.name}' gives {arr.shape[1]}-dimensional {kind} vectors, not {self.dim}"
+            )
+        return l2_normalise(arr)

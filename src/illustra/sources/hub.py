@@ -1,0 +1,189 @@
+"""A 🤗 datasets dataset: a Hub name or a local folder of parquet / imagefolder / csv files.
+
+Everything goes through one ``datasets.load_dataset`` call (streaming by default, so a large
+dataset is read row by row). Images are taken undecoded from the dataset and decoded by
+``images.decode``, the one safe decoder; rows whose image cannot be decoded are skipped and
+written to the ingest report.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from .. import images, settings
+from ..errors import BadImage, SourceError
+from .base import FieldPlan, IngestContext, progress_bar
+
+IMAGE_COLUMN_NAMES = ("image", "img", "picture", "photo", "jpg", "png", "file", "image_file")
+ID_COLUMN_NAMES = ("id", "image_id", "item_id", "identifier", "uid", "uuid", "key", "__key__")
+
+
+def _short(exc: BaseException) -> str:
+    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return msg[:300]
+
+
+class HubSource:
+    kind = "hub"
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        config: str | None = None,
+        split: str = "train",
+        streaming: bool = True,
+        image_column: str | None = None,
+        id_column: str | None = None,
+        limit: int | None = None,
+        cache_dir: str | None = None,
+    ) -> None:
+        self.name = name
+        self.config = config
+        self.split = split
+        self.streaming = streaming
+        self.limit = limit
+        self.local = os.path.exists(os.path.expanduser(name))
+        path = os.path.abspath(os.path.expanduser(name)) if self.local else name
+        import datasets
+
+        try:
+            ds = datasets.load_dataset(path, config, split=split, streaming=streaming, cache_dir=cache_dir)
+        except Exception as exc:  # noqa: BLE001 - datasets raises many types; users get one line
+            if self.local:
+                raise SourceError(f"cannot load dataset from {name}: {_short(exc)}") from None
+            if isinstance(exc, ConnectionError) or "offline" in str(exc).lower():
+                raise SourceError(
+                    f"cannot reach the Hugging Face Hub to load {name!r} and it is not a local path "
+                    f"({_short(exc)})"
+                ) from None
+            raise SourceError(f"cannot load dataset {name!r}: {_short(exc)}") from None
+        features = ds.features
+        if features is None:
+            # Some streaming formats only know their columns once a row is read.
+            ds = ds._resolve_features()  # type: ignore[union-attr]
+            features = ds.features
+        columns = list(features or {})
+        self.image_column = self._pick_image_column(features, columns, image_column)
+        self.id_column = self._pick_id_column(columns, id_column)
+        if self.image_column and isinstance(features[self.image_column], datasets.Image):
+            # Take undecoded bytes/paths: decoding is ours, with the pixel budget and RGB rules.
+            ds = ds.cast_column(self.image_column, datasets.Image(decode=False))
+        self.dataset = ds
+        self.plan = FieldPlan.from_columns(
+            columns, consumed=[c for c in (self.image_column, self.id_column) if c]
+        )
+        self.extra_fields = self.plan.extra_fields
+        self.text_fields: list[str] | None = None
+        self.total: int | None = None
+        try:
+            self.total = int(ds.info.splits[split].num_examples) if ds.info.splits else None
+        except (KeyError, AttributeError, TypeError):
+            self.total = None
+
+    @staticmethod
+    def _pick_image_column(features: Any, columns: list[str], wanted: str | None) -> str | None:
+        import datasets
+
+        if wanted:
+            if wanted not in columns:
+                raise SourceError(f"no column {wanted!r}; columns are {', '.join(columns)}")
+            return wanted
+        for c in columns:
+            if isinstance(features[c], datasets.Image):
+                return c
+        for c in columns:
+            if c.lower() in IMAGE_COLUMN_NAMES:
+                return c
+        return None
+
+    @staticmethod
+    def _pick_id_column(columns: list[str], wanted: str | None) -> str | None:
+        if wanted:
+            if wanted not in columns:
+                raise SourceError(f"no column {wanted!r}; columns are {', '.join(columns)}")
+            return wanted
+        lowered = {c.lower(): c for c in columns}
+        for name in ID_COLUMN_NAMES:
+            if name in lowered:
+                return lowered[name]
+        return None
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "config": self.config,
+            "split": self.split,
+            "image_column": self.image_column,
+            "id_column": self.id_column,
+        }
+
+    def _image_of(self, value: Any) -> tuple[bytes | None, str | None]:
+        """Raw bytes and original path of an undecoded image cell (dict, path string or bytes)."""
+        if value is None:
+            return None, None
+        if isinstance(value, (bytes, bytearray)):
+            return bytes(value), None
+        path: str | None
+        data: Any
+        if isinstance(value, str):
+            path = value
+            data = None
+        elif isinstance(value, dict):
+            data = value.get("bytes")
+            path = value.get("path")
+        else:
+            raise BadImage(f"unsupported image value of type {type(value).__name__}")
+        if data:
+            return bytes(data), path
+        if path and os.path.isfile(path):
+            return images.read_bytes(path), path
+        if path:
+            raise BadImage(f"image file {path} is not available locally")
+        return None, path
+
+    def rows(self, ctx: IngestContext) -> Iterator[dict[str, Any]]:
+        side = int(settings.get("stored_image_side"))
+        total = self.total if self.limit is None else min(self.limit, self.total or self.limit)
+        bar = progress_bar(ctx.progress, total, "ingest", "row")
+        it = iter(self.dataset)
+        index = -1
+        try:
+            while self.limit is None or index + 1 < self.limit:
+                try:
+                    rec = next(it)
+                except StopIteration:
+                    break
+                except Exception as exc:  # noqa: BLE001 - a stream that breaks keeps the rows so far
+                    ctx.notes.append(
+                        f"reading the dataset stopped after {index + 1} rows: {_short(exc)}; "
+                        "run the same command again to continue"
+                    )
+                    break
+                index += 1
+                bar.update(1)
+                raw_id = rec.get(self.id_column) if self.id_column else None
+                item_id = str(raw_id) if raw_id not in (None, "") else f"{self.split}-{index}"
+                if not ctx.claim(item_id):
+                    continue
+                row = self.plan.apply(rec)
+                row["id"] = item_id
+                if self.image_column:
+                    value = rec.get(self.image_column)
+                    where = value.get("path") if isinstance(value, dict) else value
+                    try:
+                        data, path = self._image_of(value)
+                        if data is None:
+                            raise BadImage("row has no image")
+                        im = images.decode(data, max_side=side)
+                    except BadImage as exc:
+                        ctx.report.add(item_id, where if isinstance(where, str) else "", exc.message)
+                        continue
+                    row["image"] = {"bytes": images.encode_stored(im), "path": None}
+                    row["image_path"] = path or f"{self.name}:{self.split}:{index}"
+                yield row
+        finally:
+            bar.close()
