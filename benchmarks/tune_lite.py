@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from illustra.encoders.lite import (  # noqa: E402
     BASELINE,
     DEFAULT_RECIPE,
+    FORMAT_CLASSES,
     SHIPPED_BANK,
     LiteEncoder,
     Recipe,
@@ -104,33 +105,41 @@ def summarise(per: dict, queries: Sequence[dict], which: str) -> dict:
 
 # ----- caches --------------------------------------------------------------------------------
 def image_pass(enc: LiteEncoder, files: dict[str, Path], mode: str, cache: Path) -> dict[str, np.ndarray]:
-    """Logits and pooled features for every gallery image, cached per preprocessing mode."""
-    out = cache / f"images-{mode}.npz"
-    if out.exists():
-        with np.load(out) as z:
-            if list(z["ids"]) == list(files):
-                return {k: z[k] for k in ("logits", "pooled", "ok")}
+    """Logits and pooled features for every gallery image, cached per preprocessing mode.
+
+    Work is saved in blocks, so an interrupted pass resumes where it stopped."""
     from tqdm import tqdm
 
-    enc.recipe = replace(enc.recipe, preprocess=mode)
     ids = list(files)
-    logits = np.zeros((len(ids), 1000), np.float32)
-    pooled = np.zeros((len(ids), enc.visual_dim), np.float32)
-    ok = np.zeros(len(ids), bool)
-    batch = 64
-    for start in tqdm(range(0, len(ids), batch), desc=f"image tower ({mode})", file=sys.stderr):
-        ims, rows = [], []
-        for r in range(start, min(start + batch, len(ids))):
+    tag = hashlib.sha256("\n".join(ids).encode()).hexdigest()[:12]
+    folder = cache / f"images-{mode}-{tag}"
+    folder.mkdir(parents=True, exist_ok=True)
+    enc.recipe = replace(enc.recipe, preprocess=mode)
+    block = 256
+    starts = range(0, len(ids), block)
+    for start in tqdm(starts, desc=f"image tower ({mode}), blocks of {block}", file=sys.stderr):
+        out = folder / f"{start:06d}.npz"
+        if out.exists():
+            continue
+        rows = list(range(start, min(start + block, len(ids))))
+        logits = np.zeros((len(rows), 1000), np.float32)
+        pooled = np.zeros((len(rows), enc.visual_dim), np.float32)
+        ok = np.zeros(len(rows), bool)
+        ims, got = [], []
+        for j, r in enumerate(rows):
             try:
                 ims.append(open_image(files[ids[r]], max_side=enc.image_side))
-                rows.append(r)
+                got.append(j)
             except BadImage:
                 continue
         if ims:
             lg, pl = enc.image_features(ims)
-            logits[rows], pooled[rows], ok[rows] = lg, pl, True
-    np.savez(out, ids=np.array(ids), logits=logits, pooled=pooled, ok=ok)
-    return {"logits": logits, "pooled": pooled, "ok": ok}
+            logits[got], pooled[got], ok[got] = lg, pl, True
+        tmp = folder / f".{start:06d}.tmp.npz"
+        np.savez(tmp, logits=logits, pooled=pooled, ok=ok)
+        os.replace(tmp, out)
+    parts = [np.load(folder / f"{s:06d}.npz") for s in starts]
+    return {k: np.concatenate([p[k] for p in parts]) for k in ("logits", "pooled", "ok")}
 
 
 class SentenceCache:
@@ -180,7 +189,7 @@ def run(args: argparse.Namespace) -> None:
     queries = load_queries()
     print(f"gallery {len(ids)} images, {len(queries)} queries", file=sys.stderr)
     enc = LiteEncoder(BASELINE)
-    images = {m: image_pass(enc, files, m, args.cache) for m in ("pad", "crop")}
+    images = {m: image_pass(enc, files, m, args.cache) for m in args.modes.split(",")}
     print(f"image passes ready after {time.time() - t0:.0f}s", file=sys.stderr)
     sentences = SentenceCache(enc, args.cache / "sentences.npz")
     qtexts = [q["query"] for q in queries]
@@ -200,9 +209,12 @@ def run(args: argparse.Namespace) -> None:
             banks[key] = combine_sentences(triples, vecs, len(enc.classes), recipe.centre)
         return banks[key]
 
+    def ignored(recipe: Recipe) -> list[int]:
+        return [c.index for c in enc.classes if recipe.drop_format_classes and c.wnid in FORMAT_CLASSES]
+
     def score(recipe: Recipe) -> dict:
         img = images[recipe.preprocess]
-        vecs = conse(img["logits"], bank_for(recipe), recipe.top_t, recipe.temperature)
+        vecs = conse(img["logits"], bank_for(recipe), recipe.top_t, recipe.temperature, ignored(recipe))
         vecs[~img["ok"]] = 0.0
         return evaluate(query_vectors(recipe) @ vecs.T, ids, queries)
 
@@ -222,7 +234,7 @@ def run(args: argparse.Namespace) -> None:
     # Coordinate ascent from the baseline, one family of choices at a time, two rounds.
     r = BASELINE
     for _ in range(2):
-        r = best_of("preprocess", [replace(r, preprocess=m) for m in ("pad", "crop")])
+        r = best_of("preprocess", [replace(r, preprocess=m) for m in images])
         r = best_of(
             "class names",
             [replace(r, names=n, synonym_weight=w) for n in ("first_lemma", "name") for w in (1.0,)]
@@ -235,6 +247,7 @@ def run(args: argparse.Namespace) -> None:
             [replace(r, top_t=t, temperature=tau) for t, tau in product((1, 3, 5, 10, 20, 50, 0), (0.5, 1.0, 2.0))],
         )
         r = best_of("centre bank", [replace(r, centre=c) for c in (False, True)])
+        r = best_of("drop format classes", [replace(r, drop_format_classes=d) for d in (False, True)])
         r = best_of("query prompts", [replace(r, query_templates=q) for q in QUERY_SETS.values()])
     chosen = r
 
@@ -264,16 +277,18 @@ def run(args: argparse.Namespace) -> None:
         "machine": f"{platform.machine()} {os.cpu_count()} CPUs, python {platform.python_version()}",
         "seconds": round(time.time() - t0, 1),
     }
+    if chosen != DEFAULT_RECIPE:
+        print(f"note: tuned recipe differs from DEFAULT_RECIPE: {_diff(chosen)}", file=sys.stderr)
+    enc.recipe = DEFAULT_RECIPE
+    enc._bank = bank_for(DEFAULT_RECIPE).astype(np.float32)
+    if args.write_bank:
+        _write_bank(SHIPPED_BANK, enc.bank_key(), enc._bank)
+        print(f"wrote {SHIPPED_BANK}", file=sys.stderr)
+    if not args.no_speed:
+        result["speed"] = speed(enc, files)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: {w: rows[k][w] for w in ("tune", "check", "all")} for k in rows}, indent=2))
-    if chosen != DEFAULT_RECIPE:
-        print(f"note: tuned recipe differs from DEFAULT_RECIPE: {_diff(chosen)}", file=sys.stderr)
-    if args.write_bank:
-        enc.recipe = DEFAULT_RECIPE
-        bank = bank_for(DEFAULT_RECIPE).astype(np.float32)
-        _write_bank(SHIPPED_BANK, enc.bank_key(), bank)
-        print(f"wrote {SHIPPED_BANK}", file=sys.stderr)
 
 
 def _diff(r: Recipe) -> dict:
@@ -299,7 +314,8 @@ def _visual_check(
 ) -> dict:
     """Image-to-image: for each relevant image of each query, do the other relevant images come
     first? Compares the ConSE vectors with the image tower's pooled features (and raw logits)."""
-    conse_v = conse(img["logits"], bank, recipe.top_t, recipe.temperature)
+    ignore = [c.index for c in enc.classes if recipe.drop_format_classes and c.wnid in FORMAT_CLASSES]
+    conse_v = conse(img["logits"], bank, recipe.top_t, recipe.temperature, ignore)
     pooled = img["pooled"] / np.maximum(np.linalg.norm(img["pooled"], axis=1, keepdims=True), 1e-9)
     z = img["logits"] - img["logits"].max(1, keepdims=True)
     probs = np.exp(z) / np.exp(z).sum(1, keepdims=True)
@@ -323,9 +339,41 @@ def _visual_check(
     return {"protocol": "each relevant image as the probe, the query's other relevant images as targets", **out}
 
 
+def speed(enc: LiteEncoder, files: dict[str, Path]) -> dict:
+    """Warm latency of one text query (what a search request pays) and image throughput."""
+    import torch
+
+    queries = [q["query"] for q in load_queries()]
+    for q in queries[:5]:
+        enc.embed_texts([q])
+    times = []
+    for i in range(200):
+        t = time.perf_counter()
+        enc.embed_texts([queries[i % len(queries)]])
+        times.append((time.perf_counter() - t) * 1000)
+    ims = [open_image(p, max_side=enc.image_side) for p in list(files.values())[:64]]
+    enc.embed_images(ims[:8])
+    t = time.perf_counter()
+    enc.embed_images(ims)
+    per_image = (time.perf_counter() - t) * 1000 / len(ims)
+    return {
+        "text_query_ms": {
+            "p50": round(float(np.percentile(times, 50)), 1),
+            "p95": round(float(np.percentile(times, 95)), 1),
+            "runs": len(times),
+        },
+        "image_ms_per_image_batch64": round(per_image, 1),
+        "torch_threads": torch.get_num_threads(),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "note": "shared 2-core machine; other work was running, so these are upper bounds",
+    }
+
+
 def main(argv: Sequence[str] | None = None, _run: Callable[[argparse.Namespace], None] = run) -> None:
     ap = argparse.ArgumentParser(description="Tune and measure the lite encoder on Open Clip Art.")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/illustra-tune-lite"), help="image-pass cache")
+    ap.add_argument("--modes", default="pad", help="image preprocessing modes to compare: pad,crop")
+    ap.add_argument("--no-speed", action="store_true", help="skip the latency measurement")
     ap.add_argument("--write-bank", action="store_true", help="refresh the shipped class bank for DEFAULT_RECIPE")
     _run(ap.parse_args(argv))
 

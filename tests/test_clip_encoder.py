@@ -16,7 +16,11 @@ from illustra.encoders import load_encoder
 from illustra.encoders.clip import ClipEncoder
 from illustra.errors import ModelUnavailable
 
-from .tiny_clip import tiny_clip_dir, tiny_siglip_dir  # noqa: F401 - pytest fixtures
+from . import tiny_clip
+
+# Session-scoped model directories (see tests/tiny_clip.py).
+tiny_clip_dir = tiny_clip.tiny_clip_dir
+tiny_siglip_dir = tiny_clip.tiny_siglip_dir
 
 
 @pytest.fixture(autouse=True)
@@ -133,7 +137,9 @@ def test_text_only_model_is_refused(tmp_path: Path) -> None:
     from transformers import BertConfig, BertModel
 
     BertModel(
-        BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
+        BertConfig(
+            vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32
+        )
     ).save_pretrained(tmp_path / "bert")
     with pytest.raises(ModelUnavailable, match="not an image-text model"):
         ClipEncoder(str(tmp_path / "bert"))

@@ -212,6 +212,25 @@ def test_ingest_rows_metadata_and_images(tree, tmp_path, monkeypatch):
     assert coll.metadata(coll.row_of("food/wide_banner"))["svg_path"] == ""
     [entry] = [s for s in coll.manifest["sources"] if s["kind"] == "openclipart"]
     assert entry["complete"] and entry["added"] == 3 and entry["limit"] is None
+    # Every item that was skipped or degraded is listed with its reason.
+    log = (root / "ingest_report.tsv").read_text(encoding="utf-8").splitlines()
+    assert any(line.startswith("food/huge_cake_01\t") and "pixel" in line for line in log)
+    assert any(
+        line.startswith("signs/tiny_flag_01\t") and line.endswith("title from file name") for line in log
+    )
+
+
+def test_source_works_with_the_generic_ingest_driver(tree, tmp_path):
+    from illustra.sources import ingest
+
+    png, svgs = tree
+    summary = ingest(tmp_path / "generic", oc.OpenClipArtSource(png, svgs, limit=3))
+    assert summary.added == 3 and summary.skipped == 0
+    coll = Collection(tmp_path / "generic")
+    assert coll.text_fields == ["title", "description", "keywords"]
+    assert coll.metadata(coll.row_of("animals/foxes/fox_01"))["keywords"] == "fox, animal"
+    again = ingest(tmp_path / "generic", oc.OpenClipArtSource(png, svgs, limit=3))
+    assert again.added == 0 and again.already_present == 3
 
 
 def test_ingest_resumes_and_a_finished_run_is_reused(tree, tmp_path):

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -178,6 +179,17 @@ def test_broken_sidecar_is_one_line_error(tmp_path: Path) -> None:
     assert not (tmp_path / "c").exists()
 
 
+def test_folder_without_images_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "readme.txt").write_text("no pictures here")
+    result = CliRunner().invoke(
+        main, ["ingest", "folder", str(tmp_path / "in"), "--collection", str(tmp_path / "c")]
+    )
+    assert result.exit_code == SourceError.exit_code
+    assert "no image files found under" in result.stderr
+    assert not (tmp_path / "c").exists()
+
+
 def test_missing_file_name_column_is_refused(tmp_path: Path) -> None:
     src = tmp_path / "in"
     write_image(src / "a.jpg")
@@ -214,3 +226,26 @@ def test_real_subprocess_run_prints_summary(hostile_dir: Path, tmp_path: Path) -
     assert proc.stdout.startswith(f"1 added, 1 skipped (see {tmp_path / 'c' / 'ingest_report.tsv'})")
     assert "Traceback" not in proc.stderr
     assert [r["id"] for r in read_tsv(tmp_path / "c" / "ingest_report.tsv")] == ["broken"]
+
+
+class InterruptedSource:
+    """A source whose reading is cut short by Ctrl-C after three rows."""
+
+    kind = "test"
+    extra_fields: list[str] = []
+    text_fields = None
+
+    def describe(self) -> dict[str, str]:
+        return {"kind": self.kind}
+
+    def rows(self, ctx: object) -> Iterator[dict[str, str]]:
+        for i in range(3):
+            yield {"id": f"item-{i}", "title": f"Item {i}"}
+        raise KeyboardInterrupt
+
+
+def test_ctrl_c_while_reading_keeps_the_rows_read_so_far(tmp_path: Path) -> None:
+    summary = ingest(tmp_path / "c", InterruptedSource())
+    assert summary.interrupted and summary.added == 3
+    assert Collection(tmp_path / "c").ids.tolist() == ["item-0", "item-1", "item-2"]
+    assert "run the same command again" in summary.lines()[-1]

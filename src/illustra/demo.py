@@ -164,7 +164,6 @@ def build_demo(
         if report.metadata_failures:
             detail += f", {report.metadata_failures} with unreadable SVG metadata (title from file name)"
         build.stages.append(Stage("ingest", "built", _since(t), detail))
-    notify(f"ingest: {build.stages[-1].detail}")
 
     coll = Collection(root)
     t = time.perf_counter()
@@ -183,7 +182,6 @@ def build_demo(
         build.stages.append(
             Stage("embed", "built", _since(t), f"{EmbeddingStore(coll, model).entry.get('count')} vectors")
         )
-    notify(f"embed: {build.stages[-1].detail}")
 
     t = time.perf_counter()
     if index_current(coll, model):
@@ -195,7 +193,6 @@ def build_demo(
         if after_index is not None:
             after_index(Collection(root))
         build.stages.append(Stage("index", "built", _since(t), f"{info['count']} vectors ({info['kind']})"))
-    notify(f"index: {build.stages[-1].detail}")
     return build
 
 

@@ -257,7 +257,10 @@ def embed_collection(
     elapsed = time.perf_counter() - t0
     entry = store.entry
     needs_consolidate = (
-        total_todo > 0 or not store.complete or entry.get("rows") != n or entry.get("skipped") != total_skipped
+        total_todo > 0
+        or not store.complete
+        or entry.get("rows") != n
+        or entry.get("skipped") != total_skipped
     )
     if needs_consolidate:
         extra: dict[str, Any] = {"rows": n, "skipped": total_skipped, "image_side": int(encoder.image_side)}

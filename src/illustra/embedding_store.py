@@ -70,7 +70,9 @@ class EmbeddingStore:
         for name in os.listdir(self.chunk_dir):
             m = _CHUNK_RE.match(name)
             if m:
-                found.append(((int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)), self.chunk_dir / name))
+                found.append(
+                    ((int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)), self.chunk_dir / name)
+                )
         return [p for _, p in sorted(found)]
 
     def done_ranges(self) -> list[tuple[int, int]]:
@@ -158,7 +160,10 @@ class EmbeddingStore:
                 if "skipped_rows" not in z.files:
                     continue
                 for row, item_id, reason in zip(
-                    z["skipped_rows"].tolist(), z["skipped_ids"].tolist(), z["skipped_reasons"].tolist(), strict=True
+                    z["skipped_rows"].tolist(),
+                    z["skipped_ids"].tolist(),
+                    z["skipped_reasons"].tolist(),
+                    strict=True,
                 ):
                     if row not in have:
                         out.setdefault(int(row), (str(item_id), str(reason)))

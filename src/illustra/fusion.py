@@ -18,6 +18,8 @@ from typing import Any
 from .errors import BadInput
 
 DEFAULT_RRF_K = 60
+# Scores this close (relative) count as equal: float32 cosines of one vector differ in the last bits.
+TIE_TOLERANCE = 1e-6
 
 
 @dataclass
@@ -31,18 +33,39 @@ def _order(fused: dict[Any, Fused]) -> list[Fused]:
     return sorted(fused.values(), key=lambda f: (-f.score, min(f.ranks.values()), f.item))
 
 
+def tied_ranks(scores: Sequence[float], tol: float = TIE_TOLERANCE) -> list[int]:
+    """1-based ranks of a list sorted best first, equal scores sharing the first one's rank ("1224")."""
+    ranks: list[int] = []
+    for i, s in enumerate(scores):
+        if i and abs(s - scores[i - 1]) <= tol * max(1.0, abs(s)):
+            ranks.append(ranks[-1])
+        else:
+            ranks.append(i + 1)
+    return ranks
+
+
 def rrf(
     rankings: Mapping[str, Sequence[Hashable]],
     weights: Mapping[str, float] | None = None,
     k: int = DEFAULT_RRF_K,
+    scores: Mapping[str, Sequence[float]] | None = None,
 ) -> list[Fused]:
-    """Reciprocal rank fusion of named ranked lists (best first); lists missing from ``weights`` get 1."""
+    """Reciprocal rank fusion of named ranked lists (best first); lists missing from ``weights`` get 1.
+
+    With ``scores`` (per list, in list order), items with equal scores share a rank: a list that
+    cannot tell its items apart (say every document equally far from the query) then moves none of
+    them ahead of the others.
+    """
     if k < 0:
         raise BadInput(f"the RRF constant k must be at least 0, got {k}")
     fused: dict[Any, Fused] = {}
     for name, items in rankings.items():
         w = 1.0 if weights is None else float(weights.get(name, 1.0))
-        for rank, item in enumerate(items, start=1):
+        given = None if scores is None else scores.get(name)
+        if given is not None and len(given) != len(items):
+            raise BadInput(f"list {name!r} has {len(items)} items but {len(given)} scores")
+        ranks = tied_ranks(list(given)) if given is not None else range(1, len(items) + 1)
+        for rank, item in zip(ranks, items, strict=True):
             f = fused.get(item)
             if f is None:
                 f = fused[item] = Fused(item, 0.0)
@@ -92,7 +115,12 @@ def fuse(
 ) -> list[Fused]:
     """``rrf`` or ``weighted`` over named (items, scores) lists, each sorted best first."""
     if method == "rrf":
-        return rrf({name: items for name, (items, _) in lists.items()}, weights, k)
+        return rrf(
+            {name: items for name, (items, _) in lists.items()},
+            weights,
+            k,
+            {name: scores for name, (_, scores) in lists.items()},
+        )
     if method == "weighted":
         return weighted(lists, weights)
     raise BadInput(f"unknown fusion method {method!r}; choose rrf or weighted")
@@ -102,7 +130,7 @@ def parse_weights(spec: str | Mapping[str, float], names: Sequence[str]) -> dict
     """``"visual=1,text=0.5"`` -> {"visual": 1.0, "text": 0.5}; names not given keep weight 1."""
     out = dict.fromkeys(names, 1.0)
     if isinstance(spec, Mapping):
-        items = [(str(k), v) for k, v in spec.items()]
+        items: list[tuple[str, Any]] = [(str(k), v) for k, v in spec.items()]
     else:
         items = []
         for part in str(spec).split(","):

@@ -67,7 +67,9 @@ def segments_from_marked(marked: str) -> list[Segment]:
             break
         _append(out, marked[start + 1 : end], True)
         pos = end + 1
-    return [{"text": s["text"].replace(MARK_START, "").replace(MARK_END, ""), "match": s["match"]} for s in out]
+    return [
+        {"text": s["text"].replace(MARK_START, "").replace(MARK_END, ""), "match": s["match"]} for s in out
+    ]
 
 
 def matched_words(segments: Iterable[Segment]) -> list[str]:

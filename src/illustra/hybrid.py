@@ -8,7 +8,8 @@ behave alike in every mode. Every hit carries an ``explain`` block saying why it
     text_score / text_rank         the catalogue-text score (RRF of keyword and sentence rankings)
     keyword_score / semantic_score BM25 of the item's fields, cosine of its text document
     fused_score / fused_rank       the hybrid fusion
-    matched_terms, matched_fields, highlights   the item's words that matched, and where
+    matched_terms                  the item's words that matched the query (lower-cased)
+    matched_fields, highlights     per field: those words, and the value as highlighted segments
     matched_by                     "picture" and/or "catalogue": the rankings that brought it here
 """
 
@@ -72,12 +73,15 @@ def respond_text_modes(
     if mode == "hybrid":
         qvec = svc.embed_text(q)
     text_qvec = qvec if (qvec is not None and ti.semantic_model == svc.model) else None
-    if ti.semantic is not None and text_qvec is None:
+    if ti.semantic_enabled and text_qvec is None:
         text_qvec = ti.embed_query(q)
     t_scores, t_rows, t_details = ti.rank(q, depth, mask, query_vec=text_qvec)
 
     if mode == "text":
-        fused = [fusion.Fused(int(r), float(s), {"text": i + 1}) for i, (r, s) in enumerate(zip(t_rows, t_scores))]
+        fused = [
+            fusion.Fused(int(r), float(s), {"text": i + 1})
+            for i, (r, s) in enumerate(zip(t_rows.tolist(), t_scores.tolist(), strict=True))
+        ]
         v_rank: dict[int, int] = {}
         weights = {"text": 1.0}
     else:
@@ -101,7 +105,7 @@ def respond_text_modes(
     t_score = dict(zip(t_rows.tolist(), t_scores.tolist(), strict=True))
     t_rank = {int(r): i + 1 for i, r in enumerate(t_rows.tolist())}
     matches = ti.explain(q, rows)
-    sem_exact = ti.semantic_scores(text_qvec, rows) if text_qvec is not None else {}
+    sem_exact = ti.semantic_scores(text_qvec, rows) if (text_qvec is not None and ti.semantic_enabled) else {}
     vis_exact = _visual_scores(svc, qvec, rows) if qvec is not None else {}
     rrf_k = int(settings.get("rrf_k"))
     for h, p in zip(hits, page, strict=True):
@@ -121,7 +125,7 @@ def respond_text_modes(
             "fused_score": _r(p.score),
             "fused_rank": h.rank,
             "matched_terms": m.get("matched_terms", []),
-            "matched_fields": m.get("matched_fields", []),
+            "matched_fields": m.get("matched_fields", {}),
             "highlights": m.get("highlights", {}),
             "matched_by": _matched_by(p, weights, rrf_k),
         }
@@ -175,7 +179,9 @@ def explain_line(explain: dict[str, Any]) -> str:
     if explain.get("visual_rank") or explain.get("visual_score") is not None:
         vs = explain.get("visual_score")
         vr = explain.get("visual_rank")
-        parts.append(f"picture {'' if vs is None else f'{vs:.3f}'}{'' if vr is None else f' (#{vr})'}".strip())
+        parts.append(
+            f"picture {'' if vs is None else f'{vs:.3f}'}{'' if vr is None else f' (#{vr})'}".strip()
+        )
     if explain.get("text_rank"):
         parts.append(f"text #{explain['text_rank']}")
     by = explain.get("matched_by") or []

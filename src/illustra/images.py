@@ -8,6 +8,7 @@ transparency composited on white, 16-bit scaled down to 8-bit.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import warnings
 from pathlib import Path
@@ -69,7 +70,7 @@ def decode(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data))
+            im: Image.Image = Image.open(io.BytesIO(data))
             fmt = im.format or "?"
             if fmt not in ALLOWED_FORMATS:
                 raise BadImage(f"unsupported image format {fmt}")
@@ -102,10 +103,9 @@ def decode(
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:
-    try:
+    # A broken EXIF block must not lose the image.
+    with contextlib.suppress(Exception):
         im = ImageOps.exif_transpose(im) or im
-    except Exception:  # noqa: BLE001 - a broken EXIF block must not lose the image
-        pass
     mode = im.mode
     if mode in {"I;16", "I;16B", "I;16L", "I"}:
         # 16/32-bit greyscale: scale to 8-bit by the image's own range so it is not all white.

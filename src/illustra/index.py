@@ -30,6 +30,13 @@ IVFPQ_ABOVE = 5_000_000
 SUBSET_EXACT_MAX = 4_000
 
 
+def _faiss() -> Any:
+    # Imported lazily (slow import) and typed loosely: faiss's bundled stubs lag its SWIG API.
+    import faiss
+
+    return faiss
+
+
 def choose_kind(n: int) -> str:
     if n <= int(settings.get("exact_index_max")):
         return "flat"
@@ -50,7 +57,7 @@ def _pq_m(d: int) -> int:
 def build_index(
     collection: Collection, model: str, kind: str | None = None, *, batch: int = 50_000
 ) -> dict[str, Any]:
-    import faiss
+    faiss = _faiss()
 
     store = EmbeddingStore(collection, model)
     vecs = store.vectors()
@@ -123,7 +130,7 @@ class VectorIndex:
         self, query: np.ndarray, k: int, allowed: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` (scores, positions) for one query vector; ``allowed`` masks vector positions."""
-        import faiss
+        faiss = _faiss()
 
         q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
         n = len(self.rows)
@@ -177,7 +184,7 @@ def _topk(scores: np.ndarray, positions: np.ndarray, k: int) -> tuple[np.ndarray
 
 
 def load_index(collection: Collection, model: str) -> VectorIndex:
-    import faiss
+    faiss = _faiss()
 
     d = index_dir(collection, model)
     meta_path = d / "index.json"

@@ -77,6 +77,7 @@ SETTINGS: dict[str, Setting] = {
         Setting("text_semantic", "auto", "Build sentence vectors of catalogue text in `illustra index`: on, off, or auto (collections up to text_semantic_auto_max items)."),
         Setting("text_semantic_auto_max", 20_000, "With text_semantic=auto, collections up to this many items get sentence vectors (about 15-30 documents/s per CPU core)."),
         Setting("text_semantic_model", "minilm", "Sentence model for catalogue text: 'minilm' (offline all-MiniLM-L6-v2) or an encoder name such as a CLIP model id."),
+        Setting("text_semantic_search", True, "Use the sentence vectors of catalogue text at query time (off: keywords only, no sentence model loaded)."),
     ]
 }
 

@@ -48,11 +48,12 @@ CHUNK_ROWS = 2048
 SEMANTIC_DEFAULT_MODEL = "minilm"
 
 # English function words that carry no catalogue meaning ("a map from a book about Egypt").
-STOPWORDS = frozenset(
-    """a an and are as at be by for from has have in into is it its of on or that the their there
-    these this those to was were which with about over under showing shows picture pictures image
-    images photo photograph illustration illustrations some any""".split()
+_STOPWORD_TEXT = (
+    "a an and are as at be by for from has have in into is it its of on or that the their there these "
+    "this those to was were which with about over under showing shows picture pictures image images "
+    "some any"
 )
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 DEFAULT_FIELD_WEIGHTS = {
     "title": 3.0,
@@ -137,7 +138,9 @@ def has_text_metadata(collection: Collection) -> bool:
 
 def fingerprint(collection: Collection, fields: Sequence[str]) -> str:
     """Changes when rows are added or replaced, or the text fields change."""
-    sources = [(s.get("ingested"), s.get("added"), s.get("replaced")) for s in collection.manifest.get("sources", [])]
+    sources = [
+        (s.get("ingested"), s.get("added"), s.get("replaced")) for s in collection.manifest.get("sources", [])
+    ]
     payload = json.dumps({"n": len(collection), "fields": list(fields), "sources": sources}, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:20]
 
@@ -176,7 +179,12 @@ def _bar(total: int, desc: str, unit: str, progress: bool) -> Any:
     from tqdm import tqdm
 
     return tqdm(
-        total=total, desc=desc, unit=unit, file=sys.stderr, disable=not progress or total == 0, dynamic_ncols=True
+        total=total,
+        desc=desc,
+        unit=unit,
+        file=sys.stderr,
+        disable=not progress or total == 0,
+        dynamic_ncols=True,
     )
 
 
@@ -218,8 +226,11 @@ def _build_keyword(
                 vals = field_values(collection, fields, s, e)
                 docs = [(s + i, *v) for i, v in enumerate(vals) if any(v)]
                 with con:  # one transaction: the rows and the resume point together
-                    con.executemany(f"INSERT INTO docs(rowid, {', '.join(_quote(f) for f in fields)}) "
-                                    f"VALUES ({placeholders})", docs)
+                    con.executemany(
+                        f"INSERT INTO docs(rowid, {', '.join(_quote(f) for f in fields)}) "
+                        f"VALUES ({placeholders})",
+                        docs,
+                    )
                     con.execute("UPDATE meta SET value = ? WHERE key = 'next_row'", (str(e),))
                 bar.update(e - s)
         finally:
@@ -251,14 +262,20 @@ def _chunk_name(start: int, end: int) -> str:
 
 
 def _build_semantic(
-    collection: Collection, fields: list[str], model: str, embed_fn: EmbedFn, progress: bool, batch: int = 64
+    collection: Collection,
+    fields: list[str],
+    model: str,
+    embed_fn: EmbedFn,
+    progress: bool,
+    chunk_rows: int = CHUNK_ROWS,
+    batch: int = 64,
 ) -> dict[str, Any]:
     """Sentence vectors of every non-empty document, chunk by chunk, then a FAISS index."""
     sem = text_dir(collection) / "semantic"
     chunk_dir = sem / "chunks"
     chunk_dir.mkdir(parents=True, exist_ok=True)
     n = len(collection)
-    grid = [(s, min(n, s + CHUNK_ROWS)) for s in range(0, n, CHUNK_ROWS)]
+    grid = [(s, min(n, s + chunk_rows)) for s in range(0, n, chunk_rows)]
     wanted = {_chunk_name(s, e) for s, e in grid}
     for stale in os.listdir(chunk_dir):
         if stale not in wanted:  # another grid, or a half-written temporary file
@@ -293,7 +310,12 @@ def _build_semantic(
                 vecs = np.concatenate(parts)
             tmp = chunk_dir / f".{_chunk_name(s, e)}.tmp"
             with tmp.open("wb") as fh:
-                np.savez(fh, rows=np.asarray(rows, np.int64), vectors=vecs.astype(np.float16), digest=np.array(digest))
+                np.savez(
+                    fh,
+                    rows=np.asarray(rows, np.int64),
+                    vectors=vecs.astype(np.float16),
+                    digest=np.array(digest),
+                )
             os.replace(tmp, chunk_dir / _chunk_name(s, e))
     finally:
         bar.close()
@@ -326,9 +348,11 @@ def _consolidate_semantic(
     rows = np.concatenate([r for r, _ in parts]).astype(np.int64)
     kind = choose_kind(count)
     params: dict[str, Any] = {}
+    index: Any
     if kind == "flat":
         index = faiss.IndexFlatIP(dim)
     else:
+        # Same graph parameters as the picture index (index.py); sentence vectors need no compression.
         kind = "hnsw"
         params = {"M": 32, "efConstruction": 80, "efSearch": 128}
         index = faiss.IndexHNSWFlat(dim, params["M"], faiss.METRIC_INNER_PRODUCT)
@@ -351,6 +375,7 @@ def build_text_index(
     semantic_model: str | None = None,
     embed_fn: EmbedFn | None = None,
     progress: bool = True,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> dict[str, Any] | None:
     """Build (or bring up to date) the collection's text index; None when it has no text metadata.
 
@@ -371,7 +396,7 @@ def build_text_index(
         if embed_fn is None:
             enc = semantic_encoder(model)
             embed_fn = enc.embed_texts
-        sem_info = _build_semantic(collection, fields, model, embed_fn, progress)
+        sem_info = _build_semantic(collection, fields, model, embed_fn, progress, chunk_rows)
         if not sem_info.get("count"):
             sem_info = None
     info = {
@@ -467,6 +492,11 @@ class TextIndex:
             params=dict(meta.get("params", {})),
         )
 
+    @property
+    def semantic_enabled(self) -> bool:
+        """Sentence vectors were built and the ``text_semantic_search`` setting allows them."""
+        return self.semantic_model is not None and bool(settings.get("text_semantic_search"))
+
     def embed_query(self, query: str) -> np.ndarray:
         if self._encoder is None:
             self._encoder = semantic_encoder(str(self.semantic_model))
@@ -477,11 +507,14 @@ class TextIndex:
 
     def warm(self) -> None:
         self._con().execute("SELECT count(*) FROM docs WHERE docs MATCH '\"warm\"'").fetchone()
-        if self.semantic is not None:
+        if self.semantic_enabled:
+            _ = self.semantic
             self.embed_query("warm up")
 
     # -- rankings ---------------------------------------------------------------------------
-    def keyword_ranking(self, query: str, n: int, allowed_rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    def keyword_ranking(
+        self, query: str, n: int, allowed_rows: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Top ``n`` (BM25 scores, higher is better; rows) among ``allowed_rows`` (a row mask)."""
         terms = query_terms(query)
         if not terms or n <= 0:
@@ -536,15 +569,21 @@ class TextIndex:
         """
         kw_scores, kw_rows = self.keyword_ranking(query, n, allowed_rows)
         lists: dict[str, tuple[np.ndarray, np.ndarray]] = {"keyword": (kw_rows, kw_scores)}
-        if self.semantic is not None:
+        if self.semantic_enabled:
             vec = self.embed_query(query) if query_vec is None else query_vec
             sem_scores, sem_rows = self.semantic_ranking(vec, n, allowed_rows)
             lists["semantic"] = (sem_rows, sem_scores)
         weights = fusion.parse_weights(str(settings.get("text_weights")), ["keyword", "semantic"])
-        fused = fusion.rrf(
-            {name: rows.tolist() for name, (rows, _) in lists.items()}, weights, int(settings.get("rrf_k"))
+        fused = fusion.fuse(
+            "rrf",
+            {name: (rows.tolist(), scores.tolist()) for name, (rows, scores) in lists.items()},
+            weights,
+            int(settings.get("rrf_k")),
         )[:n]
-        raw = {name: dict(zip(rows.tolist(), scores.tolist(), strict=True)) for name, (rows, scores) in lists.items()}
+        raw = {
+            name: dict(zip(rows.tolist(), scores.tolist(), strict=True))
+            for name, (rows, scores) in lists.items()
+        }
         details: dict[int, dict[str, Any]] = {}
         for f in fused:
             d: dict[str, Any] = {}
@@ -560,7 +599,8 @@ class TextIndex:
 
     # -- explanations -----------------------------------------------------------------------
     def explain(self, query: str, rows: Sequence[int]) -> dict[int, dict[str, Any]]:
-        """For each row that matches the query's words: BM25 score, matched words, fields and segments."""
+        """For each row that matches the query's words: BM25 score, matched words (all, and per field)
+        and highlighted segments per field."""
         terms = query_terms(query)
         rows = [int(r) for r in rows]
         if not terms or not rows:
@@ -577,16 +617,16 @@ class TextIndex:
         for rec in self._con().execute(sql, (fts_query(terms), *rows)):
             row, score, marked = int(rec[0]), -float(rec[1]), rec[2:]
             highlights = {}
-            words: dict[str, None] = {}
+            by_field: dict[str, list[str]] = {}
             for name, text in zip(self.fields, marked, strict=True):
                 if text and MARK_START in text:
                     segs = segments_from_marked(text)
                     highlights[name] = segs
-                    words.update(dict.fromkeys(matched_words(segs)))
+                    by_field[name] = matched_words(segs)
             out[row] = {
                 "keyword_score": round(score, 6),
-                "matched_terms": list(words),
-                "matched_fields": list(highlights),
+                "matched_terms": list(dict.fromkeys(w for words in by_field.values() for w in words)),
+                "matched_fields": by_field,
                 "highlights": highlights,
             }
         return out
@@ -629,4 +669,3 @@ def load_text_index(collection: Collection) -> TextIndex | None:
     if sem and not (d / "semantic" / "index.faiss").is_file():
         info["semantic"] = None
     return TextIndex(collection, info)
-

@@ -83,11 +83,14 @@ def create_app(
     state = AppState(
         service=svc,
         thumbs=ThumbnailCache(
-            coll.root / "cache" / "thumbs" if thumbnail_cache else None, side=int(settings.get("thumbnail_side"))
+            coll.root / "cache" / "thumbs" if thumbnail_cache else None,
+            side=int(settings.get("thumbnail_side")),
         ),
         uploads=UploadStore(),
         facets=Facets(svc.filter_engine.table, svc.filterable_fields),
-        examples=list(examples if examples is not None else manifest.get("example_queries") or DEFAULT_EXAMPLES),
+        examples=list(
+            examples if examples is not None else manifest.get("example_queries") or DEFAULT_EXAMPLES
+        ),
         title=title or str(manifest.get("name") or coll.root.resolve().name),
     )
     app = FastAPI(

@@ -43,7 +43,9 @@ def wants_json(request: Request) -> bool:
     return path == "/api" or path.startswith("/api/") or path in ("/openapi.json",)
 
 
-def _respond(request: Request, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+def _respond(
+    request: Request, status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> Response:
     if wants_json(request):
         return JSONResponse(error_body(code, message), status_code=status, headers=headers)
     from .pages import render_error_page
@@ -89,7 +91,9 @@ def install(app: FastAPI) -> None:
     async def unexpected(request: Request, exc: Exception) -> Response:
         # Logged in full for the operator; the client gets one line, never a traceback.
         log.exception("unexpected error serving %s %s", request.method, request.url.path)
-        return _respond(request, 500, "internal_error", "something went wrong on the server; it has been logged")
+        return _respond(
+            request, 500, "internal_error", "something went wrong on the server; it has been logged"
+        )
 
     app.add_exception_handler(IllustraError, illustra_error)
     app.add_exception_handler(RequestValidationError, validation_error)

@@ -94,7 +94,9 @@ def api_image(request: Request, item_id: str) -> Response | dict[str, Any]:
     return _image_response(request, body, etag, mime)
 
 
-@router.get("/api/items/{item_id:path}/thumbnail", summary="A small JPEG of the item's image", response_model=None)
+@router.get(
+    "/api/items/{item_id:path}/thumbnail", summary="A small JPEG of the item's image", response_model=None
+)
 def api_thumbnail(request: Request, item_id: str) -> Response | dict[str, Any]:
     state = get_state(request)
     target, ok = _resolve(state, item_id, "thumbnail")

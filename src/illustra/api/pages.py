@@ -111,7 +111,9 @@ class PageState:
         out = []
         for name, value in self.params.filter_items():
             label = name.replace("_", " ")
-            out.append({"name": name, "value": value, "label": label, "remove_url": self.url(root, drop=name)})
+            out.append(
+                {"name": name, "value": value, "label": label, "remove_url": self.url(root, drop=name)}
+            )
         return out
 
 
@@ -183,7 +185,9 @@ def search_page(request: Request) -> Response:
             ignore_unknown=True,
         )
     except BadInput as exc:
-        ctx.update(_form_context(SearchParams(k=PAGE_K), PageState(SearchParams(k=PAGE_K), None, None, None), root))
+        ctx.update(
+            _form_context(SearchParams(k=PAGE_K), PageState(SearchParams(k=PAGE_K), None, None, None), root)
+        )
         ctx.update(error=exc.message, error_code=exc.code)
         return _render(request, "search.html", ctx, 422)
     q = (params.q or "").strip() or None
@@ -198,7 +202,9 @@ def search_page(request: Request) -> Response:
     svc = state.service
     try:
         if q:
-            resp = svc.search_text(require_query(q), k=params.k, offset=params.offset, filters=params.filters, mode=params.mode)
+            resp = svc.search_text(
+                require_query(q), k=params.k, offset=params.offset, filters=params.filters, mode=params.mode
+            )
         elif like:
             ctx["like_item"] = item_json(state, like, root)
             resp = svc.search_like(like, k=params.k, offset=params.offset, filters=params.filters)
@@ -279,9 +285,14 @@ def _field_rows(meta: dict[str, Any]) -> list[dict[str, Any]]:
         value = meta.get(name)
         if value is None or (isinstance(value, str) and not value.strip()):
             continue
-        if name == "image_path" and not safe_href(value):
-            continue  # a local file path says nothing to a visitor and reveals the server's layout
-        rows.append({"name": name, "label": name.replace("_", " ").capitalize(), "value": value, "href": safe_href(value)})
+        rows.append(
+            {
+                "name": name,
+                "label": name.replace("_", " ").capitalize(),
+                "value": value,
+                "href": safe_href(value),
+            }
+        )
     return rows
 
 
@@ -331,4 +342,3 @@ def about_page(request: Request) -> Response:
         log.exception("could not render the collection cards")
         ctx["cards"] = None
     return _render(request, "about.html", ctx)
-

@@ -9,7 +9,7 @@ import numpy as np
 from ..errors import ItemNotFound
 from ..search import Hit, SearchResponse
 from .state import AppState
-from .urls import item_links
+from .urls import item_links, safe_href
 
 
 class NoBook(ItemNotFound):
@@ -18,12 +18,21 @@ class NoBook(ItemNotFound):
     code = "no_book"
 
 
+def public_metadata(meta: dict[str, Any]) -> dict[str, Any]:
+    """Metadata as clients see it: an ``image_path`` that is a file on the server (not a URL) is
+    left out, since it only reveals the server's directory layout."""
+    path = meta.get("image_path")
+    if isinstance(path, str) and safe_href(path) is None:
+        return {k: v for k, v in meta.items() if k != "image_path"}
+    return meta
+
+
 def hit_json(hit: Hit, root: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": hit.id,
         "score": round(float(hit.score), 6),
         "rank": hit.rank,
-        "metadata": hit.metadata,
+        "metadata": public_metadata(hit.metadata),
         "explain": hit.explain or {},
     }
     out.update(item_links(hit.id, root))
@@ -50,7 +59,7 @@ def item_json(state: AppState, item_id: str, root: str = "") -> dict[str, Any]:
     row = coll.row_of(item_id)
     meta = coll.metadata(row)
     meta.pop("id", None)
-    out: dict[str, Any] = {"id": item_id, "metadata": meta, "has_image": coll.has_image(row)}
+    out: dict[str, Any] = {"id": item_id, "metadata": public_metadata(meta), "has_image": coll.has_image(row)}
     out.update(item_links(item_id, root))
     if state.has_book_field() and (meta.get("book_identifier") or "").strip():
         out["book_url"] = out["item_url"] + "/book"
@@ -81,7 +90,7 @@ def book_json(state: AppState, item_id: str, k: int, offset: int, root: str = ""
             "id": rid,
             "score": None,
             "rank": offset + i + 1,
-            "metadata": meta,
+            "metadata": public_metadata(meta),
             "explain": {},
             "has_image": coll.has_image(int(r)),
         }

@@ -60,7 +60,9 @@ def api_search(
     state = get_state(request)
     params, _ = parse_search_params(request.query_params.multi_items(), state.service.filterable_fields)
     text = require_query(params.q)
-    resp = state.service.search_text(text, k=params.k, offset=params.offset, filters=params.filters, mode=params.mode)
+    resp = state.service.search_text(
+        text, k=params.k, offset=params.offset, filters=params.filters, mode=params.mode
+    )
     return search_json(resp, root_path(request))
 
 

@@ -102,11 +102,15 @@ class RunningServer:
         self.thread.join(timeout)
 
 
-def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0, *, start_timeout: float = 20.0) -> RunningServer:
+def serve_in_thread(
+    app: Any, host: str = "127.0.0.1", port: int = 0, *, start_timeout: float = 20.0
+) -> RunningServer:
     """Start ``app`` on a background thread; returns once it accepts connections."""
     sock = bind_socket(host, port)
     server = _uvicorn_server(app, "warning")
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="illustra-server")
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="illustra-server"
+    )
     thread.start()
     deadline = time.monotonic() + start_timeout
     while not server.started:

@@ -23,7 +23,11 @@ def highlight(text: Any, terms: Iterable[str] | None) -> Markup:
     if text is None:
         return Markup("")
     text = str(text)
-    words = sorted({t.strip() for t in (terms or []) if isinstance(t, str) and len(t.strip()) >= 2}, key=len, reverse=True)
+    words = sorted(
+        {t.strip() for t in (terms or []) if isinstance(t, str) and len(t.strip()) >= 2},
+        key=len,
+        reverse=True,
+    )
     if not words:
         return escape(text)
     pattern = re.compile(r"\b(?:" + "|".join(re.escape(w) for w in words) + r")\w*", re.IGNORECASE)

@@ -48,12 +48,15 @@ def _too_large(limit: int) -> TooLarge:
     return TooLarge(f"the upload is larger than {limit // 1_000_000 or 1} MB (limit {limit} bytes)")
 
 
-async def read_upload_form(request: Request, file_field: str = "image", limit: int | None = None) -> UploadForm:
-    """Parse a multipart/form-data body, counting bytes as they arrive: a body over the limit is
+async def read_upload_form(
+    request: Request, file_field: str = "image", limit: int | None = None
+) -> UploadForm:
+    """Parse a multipart/form-data (or urlencoded) body, counting bytes as they arrive: a body over the limit is
     abandoned mid-stream (never buffered whole), so the cap bounds memory and disk use."""
     limit = int(limit if limit is not None else settings.get("upload_max_bytes"))
-    ctype = request.headers.get("content-type", "")
-    if not ctype.lower().startswith("multipart/form-data"):
+    ctype = request.headers.get("content-type", "").lower()
+    # A plain urlencoded form is fine too, for a request that only names a URL.
+    if not ctype.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
         raise BadInput(f"send the image as multipart/form-data with a file field {file_field!r}")
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit + FORM_OVERHEAD:
@@ -195,4 +198,3 @@ class UploadStore:
                 del self._items[token]
                 return None
             return entry[1]
-

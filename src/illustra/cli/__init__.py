@@ -23,6 +23,9 @@ COMMAND_MODULES = [
     "serve",
     "demo",
     "eval_cmd",
+    "card",
+    "audit",
+    "feedback",
 ]
 
 

@@ -16,7 +16,12 @@ from .common import collection_option, echo_json, notice
     help="'lite', a Hugging Face CLIP/SigLIP id, or a local model directory "
     f"[default: {settings.SETTINGS['model'].default}, or 'lite' when that cannot be loaded].",
 )
-@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Images per model call [setting batch_size].")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Images per model call [setting batch_size].",
+)
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Decode threads [setting workers].")
 @click.option(
     "--chunk-rows",

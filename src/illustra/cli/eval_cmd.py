@@ -12,9 +12,31 @@ from .common import collection_option, echo_json, model_option, notice
 @click.option(
     "--queries",
     "queries_path",
-    required=True,
+    default=None,
     type=click.Path(dir_okay=False, path_type=str),
     help='JSON lines: {"query": "...", "relevant_ids": ["...", ...]} per line.',
+)
+@click.option(
+    "--taxonomy",
+    "taxonomy_path",
+    default=None,
+    type=click.Path(dir_okay=False, path_type=str),
+    help="Instead of --queries: CSV 'id,label' giving labelled items one label each from a fixed set; "
+    "reports zero-shot classification and per-class retrieval.",
+)
+@click.option(
+    "--labels",
+    "labels_path",
+    default=None,
+    type=click.Path(dir_okay=False, path_type=str),
+    help="With --taxonomy: the fixed label set, CSV 'label,prompt' (one row per prompt) or JSON.",
+)
+@click.option("--models", default=None, help="With --taxonomy: comma-separated models to evaluate and rank.")
+@click.option(
+    "--output",
+    default=None,
+    type=click.Path(file_okay=False, path_type=str),
+    help="With --taxonomy: folder for report.html and the JSON results (default <collection>/eval/).",
 )
 @model_option
 @click.option(
@@ -40,9 +62,42 @@ from .common import collection_option, echo_json, model_option, notice
     help="Also write the result to <collection>/eval/ for the web app.",
 )
 def eval_cmd(
-    collection_dir: str, queries_path: str, model: str | None, k: int, mode: str, as_json: bool, save: bool
+    collection_dir: str,
+    queries_path: str | None,
+    taxonomy_path: str | None,
+    labels_path: str | None,
+    models: str | None,
+    output: str | None,
+    model: str | None,
+    k: int,
+    mode: str,
+    as_json: bool,
+    save: bool,
 ) -> None:
-    """Score search results: mAP@k, P@10, R@10 and nDCG@10, beside a random ranking."""
+    """Score search results: mAP@k, P@10, R@10 and nDCG@10, beside a random ranking.
+
+    With --taxonomy instead: zero-shot classification accuracy, per-class precision/recall/F1,
+    the confusion matrix and per-class retrieval P@k, with an HTML report.
+    """
+    if taxonomy_path is not None:
+        from click.core import ParameterSource
+
+        from .taxonomy_eval import run as run_taxonomy
+
+        explicit_k = click.get_current_context().get_parameter_source("k") == ParameterSource.COMMANDLINE
+        return run_taxonomy(
+            collection_dir=collection_dir,
+            taxonomy_path=taxonomy_path,
+            labels_path=labels_path,
+            models=models,
+            model=model,
+            k=k if explicit_k else 10,
+            output=output,
+            as_json=as_json,
+            save=save,
+        )
+    if queries_path is None:
+        raise click.UsageError("give --queries (judged queries) or --taxonomy (labelled items)")
     from ..eval.retrieval import format_table, run_retrieval_eval, save_result
 
     result = run_retrieval_eval(collection_dir, queries_path, model=model, k=k, mode=mode)

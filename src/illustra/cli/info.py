@@ -14,7 +14,10 @@ def info_cmd(collection_dir: str, as_json: bool) -> None:
     """Show counts, fields, embeddings and indexes of a collection."""
     from ..collection import Collection
 
-    info = Collection(collection_dir).info()
+    coll = Collection(collection_dir)
+    info = coll.info()
+    if coll.manifest.get("text_index"):
+        info["text_index"] = coll.manifest["text_index"]
     if as_json:
         echo_json(info)
         return
@@ -32,6 +35,14 @@ def info_cmd(collection_dir: str, as_json: bool) -> None:
         click.echo(f"embedding   {m}: {e.get('count', 0)} vectors, dim {e.get('dim')}, {state}")
     for m, e in info["indexes"].items():
         click.echo(f"index       {m}: {e.get('kind')} over {e.get('count')} vectors, built {e.get('built')}")
+    t = info.get("text_index")
+    if t:
+        sem = t.get("semantic")
+        how = f"sentence vectors by {sem['model']} ({sem['count']})" if sem else "no sentence vectors"
+        click.echo(
+            f"text index  {t['keyword']['docs']} items with text in {', '.join(t['fields'])}; "
+            f"keywords (BM25), {how}; built {t.get('built')}"
+        )
 
 
 commands = [info_cmd]

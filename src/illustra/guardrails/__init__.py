@@ -187,9 +187,10 @@ class Guardrails:
     def describe(self) -> dict[str, Any]:
         """What is switched on, for the About page and ``illustra info``."""
         tl = self.term_list() if self.enabled else None
+        entries = {(t.entry, t.action) for t in (tl.terms if tl is not None else [])}
         by_action: dict[str, int] = {}
-        for t in tl.terms if tl is not None else []:
-            by_action[t.action] = by_action.get(t.action, 0) + 1
+        for _, action in entries:
+            by_action[action] = by_action.get(action, 0) + 1
         return {
             "enabled": self.enabled,
             "face_guard": self.face_guard,

@@ -65,6 +65,7 @@ class Term:
     action: str
     explanation: str
     words: tuple[str, ...]
+    entry: str = ""  # the list entry it came from ("coloured {person}" for "coloured man")
 
     def message(self) -> str:
         return self.explanation.replace("{term}", self.text)
@@ -200,7 +201,14 @@ def build(overrides: Iterable[tuple[dict[str, Any], str]] = ()) -> TermList:
             words = tuple(words_of(variant))
             if words:
                 compiled.append(
-                    Term(text=variant, category=cat, action=act, explanation=explanation, words=words)
+                    Term(
+                        text=variant,
+                        category=cat,
+                        action=act,
+                        explanation=explanation,
+                        words=words,
+                        entry=text,
+                    )
                 )
     return TermList(compiled)
 

@@ -236,6 +236,7 @@ class IngestSummary:
     counts: dict[str, int]
     notes: list[str]
     total_items: int
+    interrupted: bool = False
 
     def lines(self) -> list[str]:
         """Human-readable summary; the first line is 'N added, M skipped (see …)'."""
@@ -257,6 +258,10 @@ class IngestSummary:
             out.append(f"{self.kept_without_image} items kept without an image (see {self.report_path})")
         out.extend(self.notes)
         out.append(f"collection now holds {self.total_items} items")
+        if self.interrupted:
+            out.append(
+                "interrupted: the items read so far were saved; run the same command again to continue"
+            )
         return out
 
 
@@ -305,14 +310,21 @@ def ingest(root: str | Path, source: Source, *, progress: bool = False) -> Inges
     report = IngestReport(root / REPORT_NAME)
     ctx = IngestContext(root=root, report=report, known=known, have_image=have_image, progress=progress)
 
+    interrupted = False
+
     def gate(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        for row in rows:
-            rid = row["id"]
-            if rid in ctx.known and (rid in ctx.have_image or not row.get("image")):
-                # Known and still without an image: nothing new to store.
-                ctx.counts["already_present"] += 1
-                continue
-            yield row
+        nonlocal interrupted
+        try:
+            for row in rows:
+                rid = row["id"]
+                if rid in ctx.known and (rid in ctx.have_image or not row.get("image")):
+                    # Known and still without an image: nothing new to store.
+                    ctx.counts["already_present"] += 1
+                    continue
+                yield row
+        except KeyboardInterrupt:
+            # Ctrl-C while reading the source: save the rows read so far, so a re-run continues.
+            interrupted = True
 
     import datasets
 
@@ -346,6 +358,7 @@ def ingest(root: str | Path, source: Source, *, progress: bool = False) -> Inges
         counts=dict(ctx.counts),
         notes=list(ctx.notes),
         total_items=len(coll),
+        interrupted=interrupted,
     )
 
 

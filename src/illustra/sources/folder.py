@@ -91,6 +91,8 @@ class FolderSource:
         self.workers = int(workers or settings.get("workers"))
         self.limit = limit
         self.files, sidecars = self._scan()
+        if not self.files:
+            raise SourceError(f"no image files found under {path}")
         self._meta: dict[str, dict[str, Any]] = {}
         columns: dict[str, None] = {}
         for base, sidecar in sidecars:

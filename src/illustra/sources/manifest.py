@@ -40,20 +40,22 @@ ID_COLUMN_NAMES = ("id", "identifier", "item_id", "image_id", "record_id", "uid"
 csv.field_size_limit(16 * 1024 * 1024)
 
 
-def open_text(path: Path, newline: str = "") -> IO[str]:
-    """The manifest as text; gzip is recognised by its magic bytes, not only by its name.
-
-    ``newline=""`` suits the csv module; "\n" splits on line feeds only (a stray carriage return
-    inside a field then stays in its row)."""
+def open_binary(path: Path) -> IO[bytes]:
+    """The manifest's bytes; gzip is recognised by its magic bytes, not only by its name."""
     try:
         with path.open("rb") as fh:
             magic = fh.read(2)
-        # The caller closes the returned wrapper, which closes these.
-        raw = cast(IO[bytes], gzip.GzipFile(path, "rb") if magic == b"\x1f\x8b" else path.open("rb"))  # noqa: SIM115
+        # The caller closes what is returned.
+        return cast(IO[bytes], gzip.GzipFile(path, "rb") if magic == b"\x1f\x8b" else path.open("rb"))  # noqa: SIM115
     except OSError as exc:
         raise SourceError(f"cannot read manifest {path}: {exc.strerror or exc}") from None
+
+
+def open_text(path: Path, newline: str = "") -> io.TextIOWrapper:
+    """The manifest as text. ``newline=""`` suits the csv module; "\n" splits on line feeds only
+    (a stray carriage return inside a field then stays in its row)."""
     # errors="replace": one badly encoded byte must not stop a long ingest.
-    return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline=newline)
+    return io.TextIOWrapper(open_binary(path), encoding="utf-8-sig", errors="replace", newline=newline)
 
 
 def delimiter_for(path: Path, first_line: str) -> str:
@@ -70,8 +72,12 @@ def delimiter_for(path: Path, first_line: str) -> str:
 
 
 def count_lines(path: Path) -> int:
-    with open_text(path) as fh:
-        return max(0, sum(1 for _ in fh) - 1)
+    """Data rows in the manifest (for the progress bar): newlines counted in bytes, not decoded."""
+    n = 0
+    with open_binary(path) as fh:
+        while chunk := fh.read(1 << 20):
+            n += chunk.count(b"\n")
+    return max(0, n - 1)
 
 
 @dataclass
@@ -242,10 +248,10 @@ class ManifestSource:
             return row
 
         workers = downloader.config.concurrency if downloader is not None else self.workers
-        total = None
-        if downloader is not None or self.path.stat().st_size < 50_000_000:
+        # The total gives downloads an ETA; a metadata-only run is too quick to need one.
+        total = self.limit
+        if total is None and (downloader is not None or self.path.stat().st_size < 20_000_000):
             total = count_lines(self.path)
-            total = min(total, self.limit) if self.limit is not None else total
         bar = progress_bar(ctx.progress, total, "ingest", "row")
         try:
             for i, row in enumerate(ordered_map(resolve, claimed(), workers=workers, inline=needs_no_work)):

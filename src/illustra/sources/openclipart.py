@@ -27,6 +27,8 @@ from xml.parsers import expat
 from .. import images, settings
 from ..collection import Collection, now_iso
 from ..errors import BadImage, SourceError
+from .base import REPORT_NAME, ordered_map, parse_year, progress_bar
+from .base import IngestReport as SkipLog
 
 PACKAGES = ("openclipart-png", "openclipart-svg")
 
@@ -316,6 +318,7 @@ class IngestReport:
     failed_ids: list[str] = field(default_factory=list)
     metadata_failures: int = 0
     missing_svg: int = 0
+    report_path: str = ""
     no_metadata: int = 0
     skipped: bool = False
 
@@ -333,27 +336,29 @@ def _image_failure_kind(reason: str) -> str:
 
 def make_row(
     item_id: str, png_path: Path, svg_root: Path, max_side: int
-) -> tuple[dict[str, Any] | None, str | None]:
-    """One collection row (None when the image cannot be decoded) and the problem to count, if any."""
+) -> tuple[dict[str, Any] | None, str, str]:
+    """One collection row (None when the image cannot be decoded), the kind of problem to count
+    ("" when none) and its full reason."""
     try:
         im = images.open_image(png_path, max_side=max_side)
         jpeg = images.encode_stored(im, max_side=max_side)
     except BadImage as exc:
-        return None, "image:" + _image_failure_kind(str(exc))
-    svg_path: Path | None = svg_root / (item_id + ".svg")
+        return None, "image:" + _image_failure_kind(exc.message), exc.message
+    candidate = svg_root / (item_id + ".svg")
+    svg_path = candidate if candidate.is_file() else None
     meta: SvgMetadata | None = None
-    problem: str | None = None
-    if svg_path is None or not svg_path.is_file():
-        svg_path, problem = None, "missing_svg"
+    problem = reason = ""
+    if svg_path is None:
+        problem, reason = "missing_svg", "no matching SVG"
     else:
         try:
             meta = read_svg_metadata(svg_path)
-            problem = None if meta is not None else "no_metadata"
-        except SourceError:
-            problem = "metadata_failures"
+            if meta is None:
+                problem, reason = "no_metadata", "SVG has no RDF metadata"
+        except SourceError as exc:
+            problem, reason = "metadata_failures", exc.message
     meta = meta or SvgMetadata()
     folder = item_id.rsplit("/", 1)[0] if "/" in item_id else ""
-    m = re.search(r"\b(1[5-9]\d\d|20\d\d)\b", meta.date)
     row = {
         "id": item_id,
         "image": {"bytes": jpeg, "path": None},
@@ -363,14 +368,14 @@ def make_row(
         "keywords": ", ".join(meta.keywords),
         "creator": meta.creator,
         "date": meta.date,
-        "year": int(m.group(1)) if m else None,
+        "year": parse_year(meta.date),
         "publisher": PUBLISHER,
         "licence": meta.licence or PACKAGE_LICENCE,
         "category": folder.split("/", 1)[0] if folder else "",
         "folder": folder,
         "svg_path": str(svg_path) if svg_path is not None else "",
     }
-    return row, problem
+    return row, problem, reason
 
 
 # -- ingest -------------------------------------------------------------------------------------
@@ -436,22 +441,33 @@ def ingest_openclipart(
         leave=False,
     )
     source = {"kind": SOURCE_KIND, "png_root": str(png_root), "svg_root": str(svg_root), "limit": limit}
+    # Our own bar covers the whole ingest; the per-batch "Saving the dataset" bars would only add noise.
+    import datasets
+
+    bars_were_on = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    root.mkdir(parents=True, exist_ok=True)
+    skip_log = SkipLog(root / REPORT_NAME)
+    report.report_path = str(skip_log.path)
     try:
         with ThreadPoolExecutor(max_workers=n_workers) as pool:
             for start in range(0, len(todo), batch_size):
                 batch = todo[start : start + batch_size]
                 rows: list[dict[str, Any]] = []
-                for item, (row, problem) in zip(
+                for item, (row, problem, reason) in zip(
                     batch, pool.map(lambda ip: make_row(ip[0], ip[1], svg, max_side), batch), strict=True
                 ):
                     bar.update(1)
                     if problem:
                         stats[problem] += 1
                     if row is None:
+                        skip_log.add(item[0], str(item[1]), reason)
                         if len(report.failed_ids) < 20:
                             report.failed_ids.append(item[0])
-                    else:
-                        rows.append(row)
+                        continue
+                    if problem == "metadata_failures":
+                        skip_log.add(item[0], str(item[1]), reason, action="title from file name")
+                    rows.append(row)
                 coll = Collection.create(
                     root,
                     rows,
@@ -464,6 +480,9 @@ def ingest_openclipart(
                     on_batch(start + len(batch), len(todo))
     finally:
         bar.close()
+        skip_log.close()
+        if bars_were_on:
+            datasets.enable_progress_bars()
     report.image_failures = {
         k[len("image:") :]: v for k, v in sorted(stats.items()) if k.startswith("image:")
     }
@@ -521,8 +540,6 @@ class OpenClipArtSource:
         }
 
     def rows(self, ctx: Any) -> Iterator[dict[str, Any]]:
-        from .base import ordered_map, progress_bar
-
         items = [(i, p) for i, p in select(list_images(self.png_root), self.limit) if ctx.claim(i)]
         max_side = int(settings.get("stored_image_side"))
         bar = progress_bar(ctx.progress, len(items), "ingest openclipart", "img")
@@ -532,13 +549,15 @@ class OpenClipArtSource:
                 items,
                 workers=int(settings.get("workers")),
             )
-            for (item_id, path), (row, problem) in zip(items, results, strict=True):
+            for (item_id, path), (row, problem, reason) in zip(items, results, strict=True):
                 bar.update(1)
                 if problem:
                     ctx.counts[problem] += 1
                 if row is None:
-                    ctx.report.add(item_id, str(path), problem[len("image:") :] if problem else "undecodable")
+                    ctx.report.add(item_id, str(path), reason)
                     continue
+                if problem == "metadata_failures":
+                    ctx.report.add(item_id, str(path), reason, action="title from file name")
                 yield row
         finally:
             bar.close()
