@@ -192,7 +192,9 @@ def clean(text: str) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--wheels", type=Path, required=True, help="folder with the timm and open_clip_torch wheels")
+    ap.add_argument(
+        "--wheels", type=Path, required=True, help="folder with the timm and open_clip_torch wheels"
+    )
     ap.add_argument("--wordnet", type=Path, default=Path("/usr/share/wordnet/data.noun"))
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
@@ -219,7 +221,9 @@ def main() -> None:
         category = next((c for c in found if c not in GENERIC), found[0] if found else "")
         hypernym = wn[anc[0]][0][0] if anc else ""
         lem = "; ".join(clean(x) for x in lemmas[wnid].split(", "))
-        rows.append("\t".join([str(i), wnid, clean(name), lem, category, clean(hypernym), clean(glosses[wnid])]))
+        rows.append(
+            "\t".join([str(i), wnid, clean(name), lem, category, clean(hypernym), clean(glosses[wnid])])
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(rows) + "\n", encoding="utf-8")
     print(f"wrote {len(rows) - 1} classes to {args.out}")

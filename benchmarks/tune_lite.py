@@ -227,8 +227,13 @@ def run(args: argparse.Namespace) -> None:
         """Coordinate step: keep the candidate with the best mAP@100 on the tune half."""
         results = [(tune_map(r), i, r) for i, r in enumerate(candidates)]
         best = max(results, key=lambda x: (x[0], -x[1]))
-        log.append({"step": label, "tried": len(candidates), "tune_mAP@100": best[0], "chosen": _diff(best[2])})
-        print(f"  {label}: best tune mAP@100 {best[0]:.4f} of {len(candidates)} -> {_diff(best[2])}", file=sys.stderr)
+        log.append(
+            {"step": label, "tried": len(candidates), "tune_mAP@100": best[0], "chosen": _diff(best[2])}
+        )
+        print(
+            f"  {label}: best tune mAP@100 {best[0]:.4f} of {len(candidates)} -> {_diff(best[2])}",
+            file=sys.stderr,
+        )
         return best[2]
 
     # Coordinate ascent from the baseline, one family of choices at a time, two rounds.
@@ -244,7 +249,10 @@ def run(args: argparse.Namespace) -> None:
         r = best_of("category weight", [replace(r, category_weight=w) for w in (0.0, 0.25, 0.5, 1.0)])
         r = best_of(
             "truncation x temperature",
-            [replace(r, top_t=t, temperature=tau) for t, tau in product((1, 3, 5, 10, 20, 50, 0), (0.5, 1.0, 2.0))],
+            [
+                replace(r, top_t=t, temperature=tau)
+                for t, tau in product((1, 3, 5, 10, 20, 50, 0), (0.5, 1.0, 2.0))
+            ],
         )
         r = best_of("centre bank", [replace(r, centre=c) for c in (False, True)])
         r = best_of("drop format classes", [replace(r, drop_format_classes=d) for d in (False, True)])
@@ -321,7 +329,11 @@ def _visual_check(
     probs = np.exp(z) / np.exp(z).sum(1, keepdims=True)
     probs /= np.linalg.norm(probs, axis=1, keepdims=True)
     pos = {i: n for n, i in enumerate(ids)}
-    spaces: dict[str, np.ndarray] = {"conse (embed_images)": conse_v, "pooled 1280-d": pooled, "class probs": probs}
+    spaces: dict[str, np.ndarray] = {
+        "conse (embed_images)": conse_v,
+        "pooled 1280-d": pooled,
+        "class probs": probs,
+    }
     out = {}
     for name, v in spaces.items():
         aps, p10s = [], []
@@ -336,7 +348,10 @@ def _visual_check(
             aps.append(np.mean(per["ap"]))
             p10s.append(np.mean(per["p10"]))
         out[name] = {"mAP@100": round(float(np.mean(aps)), 4), "P@10": round(float(np.mean(p10s)), 4)}
-    return {"protocol": "each relevant image as the probe, the query's other relevant images as targets", **out}
+    return {
+        "protocol": "each relevant image as the probe, the query's other relevant images as targets",
+        **out,
+    }
 
 
 def speed(enc: LiteEncoder, files: dict[str, Path]) -> dict:
@@ -374,7 +389,9 @@ def main(argv: Sequence[str] | None = None, _run: Callable[[argparse.Namespace],
     ap.add_argument("--cache", type=Path, default=Path("/tmp/illustra-tune-lite"), help="image-pass cache")
     ap.add_argument("--modes", default="pad", help="image preprocessing modes to compare: pad,crop")
     ap.add_argument("--no-speed", action="store_true", help="skip the latency measurement")
-    ap.add_argument("--write-bank", action="store_true", help="refresh the shipped class bank for DEFAULT_RECIPE")
+    ap.add_argument(
+        "--write-bank", action="store_true", help="refresh the shipped class bank for DEFAULT_RECIPE"
+    )
     _run(ap.parse_args(argv))
 
 

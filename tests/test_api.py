@@ -99,11 +99,6 @@ def test_paging_is_consistent_and_ends(client):
     assert beyond["results"] == [] and beyond["has_more"] is False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="flat FAISS search returns tied scores in an order that depends on k, so pages overlap "
-    "(index.py: re-sort the flat results by score, then position)",
-)
 def test_paging_without_filters_has_no_duplicates_among_ties(client):
     p1 = client.get("/api/search", params={"q": "blue", "k": 5}).json()["results"]
     p2 = client.get("/api/search", params={"q": "blue", "k": 5, "offset": 5}).json()["results"]
@@ -381,6 +376,16 @@ def test_upload_errors(client, monkeypatch):
     assert_error(streamed, 413, "too_large")
 
 
+def test_every_route_has_a_body_size_fence(coll_dir, monkeypatch):
+    monkeypatch.setenv("ILLUSTRA_UPLOAD_MAX_BYTES", "100000")
+    app = create_app(coll_dir)
+    # Raised after start-up, the per-upload limit no longer stops this body; the app-wide one does.
+    monkeypatch.setenv("ILLUSTRA_UPLOAD_MAX_BYTES", "50000000")
+    with TestClient(app) as c:
+        big = c.post("/api/search/image", files={"image": ("big.png", b"\0" * 2_000_000, "image/png")})
+        assert_error(big, 413, "too_large")
+
+
 def test_hostile_uploads_are_422_never_500(client, hostile_dir):
     with open(hostile_dir / "EXPECTED.tsv", encoding="utf-8") as fh:
         expected = {row["file"]: row["expected"] for row in csv.DictReader(fh, delimiter="\t")}
@@ -530,6 +535,56 @@ def test_item_and_about_pages(client):
     about = client.get("/about").text
     for words in ("English", "in-domain testing", "face recognition", "60"):
         assert words in about
+
+
+def test_text_and_hybrid_modes_explain_and_highlight(tmp_path):
+    from illustra.collection import Collection
+    from illustra.textindex import build_text_index
+
+    from .textkit import build_book_collection
+
+    coll = build_book_collection(tmp_path / "books")
+    build_index(coll, "fake")
+    build_text_index(Collection(tmp_path / "books"), semantic=False, progress=False)
+    with TestClient(create_app(tmp_path / "books")) as c:
+        info = c.get("/api/collection").json()
+        assert info["modes"] == ["visual", "text", "hybrid"] and info["default_mode"] == "hybrid"
+        body = c.get("/api/search", params={"q": "pyramids", "mode": "text", "k": 3}).json()
+        assert body["mode"] == "text" and body["notices"] == []
+        top = body["results"][0]
+        assert top["id"] == "egypt/2"
+        assert "pyramids" in top["explain"]["matched_terms"] and "title" in top["explain"]["matched_fields"]
+        assert top["explain"]["text_score"] is not None and top["explain"]["fused_rank"] == 1
+        html = c.get("/search", params={"q": "pyramids", "mode": "text"}).text
+        assert "The <mark>pyramids</mark> of Gizeh" in html
+        # A match in a field the card does not otherwise show is shown, marked, under the title.
+        assert re.search(r"Keywords:</span> <mark>pyramid</mark>", html)
+        assert 'value="text" checked' in html and "searched catalogue text" in html
+        # Catalogue entries without a picture can match the text: no broken thumbnail for them.
+        nubia = c.get("/api/search", params={"q": "Nubie", "mode": "text", "k": 1}).json()["results"][0]
+        assert nubia["id"] == "egypt/3" and nubia["has_image"] is False
+        page = c.get("/search", params={"q": "Nubie", "mode": "text", "k": 1}).text
+        assert "No picture" in page and "/api/items/egypt/3/thumbnail" not in page
+
+
+def test_catalogue_only_collection_is_served(tmp_path):
+    from illustra.collection import Collection
+    from illustra.textindex import build_text_index
+
+    from .textkit import build_book_collection
+
+    build_book_collection(tmp_path / "cat", embed=False)
+    build_text_index(Collection(tmp_path / "cat"), semantic=False, progress=False)
+    with TestClient(create_app(tmp_path / "cat", warm=True), raise_server_exceptions=False) as c:
+        assert c.get("/api/collection").json()["default_mode"] == "text"
+        body = c.get("/api/search", params={"q": "pyramids"}).json()
+        assert body["mode"] == "text" and body["results"][0]["id"] == "egypt/2"
+        assert_error(c.get("/api/items/egypt/2/similar"), 409, "not_embedded")
+        upload = c.post("/api/search/image", files={"image": ("q.png", png(), "image/png")})
+        assert_error(upload, 409, "not_embedded")
+        item = c.get("/items/egypt/2")
+        assert item.status_code == 200 and "not embedded" in item.text
+        assert c.get("/search", params={"q": "pyramids"}).status_code == 200
 
 
 def test_highlight_escapes_before_marking():

@@ -211,11 +211,20 @@ def test_catalogue_only_collection_searches_its_text(tmp_path):
         pytest.skip("shared BL manifest sample not present")
     runner = CliRunner()
     root = str(tmp_path / "bl")
-    res = runner.invoke(main, ["ingest", "--collection", root, "--preset", "bl-flickr", str(BL_SAMPLE)])
-    if res.exit_code != 0:
-        from illustra.sources import BLFlickrSource, ingest
-
-        ingest(root, BLFlickrSource(BL_SAMPLE))
+    res = runner.invoke(
+        main,
+        [
+            "ingest",
+            "manifest",
+            str(BL_SAMPLE),
+            "--preset",
+            "bl-flickr",
+            "--no-progress",
+            "--collection",
+            root,
+        ],
+    )
+    assert res.exit_code == 0, res.output
     res = runner.invoke(main, ["index", "--collection", root, "--no-text-semantic"])
     assert res.exit_code == 0, res.output
     assert "building the catalogue text index only" in res.output

@@ -89,7 +89,9 @@ def test_dog_drawing_ranks_a_dog_first(lite: LiteEncoder, dog: Image.Image) -> N
     assert queries[int(np.argmax(scores))] == "a dog"
 
 
-def test_a_query_finds_its_picture_among_others(lite: LiteEncoder, cat: Image.Image, dog: Image.Image) -> None:
+def test_a_query_finds_its_picture_among_others(
+    lite: LiteEncoder, cat: Image.Image, dog: Image.Image
+) -> None:
     gallery = lite.embed_images([cat, dog])
     assert int(np.argmax(gallery @ lite.embed_texts(["a kitten"])[0])) == 0
     assert int(np.argmax(gallery @ lite.embed_texts(["a beagle"])[0])) == 1

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from illustra.collection import Collection
-from illustra.highlight import highlight_terms, segments_from_marked, to_html
+from illustra.highlight import highlight_terms, highlight_words, to_html
 from illustra.textindex import build_text_index, load_text_index, query_terms
 
 from .conftest import BL_SAMPLE
@@ -115,11 +115,12 @@ def test_highlight_helpers():
         {"text": ">", "match": False},
     ]
     assert to_html(segs) == "Voyage en <mark>Égypte</mark>, &lt;<mark>egypt</mark>&gt;"
-    assert segments_from_marked("a \x02b\x03 c \x02d") == [
-        {"text": "a ", "match": False},
-        {"text": "b", "match": True},
-        {"text": " c ", "match": False},
-        {"text": "d", "match": True},
+    assert highlight_words("Maps, mapping & MAP", lambda w: w.lower().startswith("map")) == [
+        {"text": "Maps", "match": True},
+        {"text": ", ", "match": False},
+        {"text": "mapping", "match": True},
+        {"text": " & ", "match": False},
+        {"text": "MAP", "match": True},
     ]
     assert highlight_terms("", ["x"]) == []
     with pytest.raises(ValueError):

@@ -2,8 +2,9 @@
 
 A field value becomes a list of ``{"text": str, "match": bool}`` segments. Front ends escape each
 segment's text and wrap matches (``to_html`` does exactly that), so a title holding markup can
-never inject any. Segments come either from SQLite FTS5's ``highlight()`` output (exact, follows
-the index's stemming) or from a list of matched words (``highlight_terms``).
+never inject any. The text index marks the words whose stem the query looks for
+(``highlight_words``); ``highlight_terms`` marks given words, for front ends that only have
+``explain.matched_terms``.
 """
 
 from __future__ import annotations
@@ -11,16 +12,11 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TypedDict
 
-# Markers FTS5 puts around matched words. Indexed text has every control character replaced by a
-# space (``clean_text``), so these never occur in a stored value.
-MARK_START = "\x02"
-MARK_END = "\x03"
-
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-# A word as SQLite's unicode61 tokenizer sees it: letters, digits and marks; "_" separates.
+# A word: a run of letters and digits; punctuation, spaces and "_" separate words.
 WORD = re.compile(r"[^\W_]+")
 
 
@@ -38,6 +34,8 @@ def clean_text(value: object) -> str:
 
 def fold(word: str) -> str:
     """Case- and accent-insensitive form of a word ("Égypte" -> "egypte")."""
+    if word.isascii():
+        return word.lower()
     decomposed = unicodedata.normalize("NFKD", word)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
@@ -51,27 +49,6 @@ def _append(out: list[Segment], text: str, match: bool) -> None:
         out.append({"text": text, "match": match})
 
 
-def segments_from_marked(marked: str) -> list[Segment]:
-    """Parse text with MARK_START/MARK_END around matches (FTS5 ``highlight()``) into segments."""
-    out: list[Segment] = []
-    pos = 0
-    while pos < len(marked):
-        start = marked.find(MARK_START, pos)
-        if start < 0:
-            _append(out, marked[pos:], False)
-            break
-        _append(out, marked[pos:start], False)
-        end = marked.find(MARK_END, start + 1)
-        if end < 0:
-            _append(out, marked[start + 1 :], True)
-            break
-        _append(out, marked[start + 1 : end], True)
-        pos = end + 1
-    return [
-        {"text": s["text"].replace(MARK_START, "").replace(MARK_END, ""), "match": s["match"]} for s in out
-    ]
-
-
 def matched_words(segments: Iterable[Segment]) -> list[str]:
     """The distinct matched words of some segments, lower-cased, in order of appearance."""
     seen: dict[str, None] = {}
@@ -82,18 +59,26 @@ def matched_words(segments: Iterable[Segment]) -> list[str]:
     return list(seen)
 
 
-def highlight_terms(text: str, terms: Iterable[str]) -> list[Segment]:
-    """Segments of ``text`` marking every whole word equal to one of ``terms`` (ignoring case and accents)."""
-    wanted = {fold(t) for t in terms if t}
+def highlight_words(text: str, is_match: Callable[[str], bool]) -> list[Segment]:
+    """Segments of ``text`` marking every whole word for which ``is_match(word)`` holds."""
     out: list[Segment] = []
     pos = 0
-    for m in WORD.finditer(text or ""):
-        if fold(m.group()) in wanted:
+    text = text or ""
+    if not text.isascii():
+        text = unicodedata.normalize("NFC", text)
+    for m in WORD.finditer(text):
+        if is_match(m.group()):
             _append(out, text[pos : m.start()], False)
             _append(out, m.group(), True)
             pos = m.end()
-    _append(out, (text or "")[pos:], False)
+    _append(out, text[pos:], False)
     return out
+
+
+def highlight_terms(text: str, terms: Iterable[str]) -> list[Segment]:
+    """Segments of ``text`` marking every whole word equal to one of ``terms`` (ignoring case and accents)."""
+    wanted = {fold(t) for t in terms if t}
+    return highlight_words(text, lambda w: fold(w) in wanted)
 
 
 def to_html(segments: Iterable[Segment], tag: str = "mark") -> str:

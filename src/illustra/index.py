@@ -166,20 +166,35 @@ class VectorIndex:
                 params.sel = sel
         elif sel is not None:
             params = faiss.SearchParameters(sel=sel)
-        scores, ids = self.index.search(q, fetch, params=params) if params is not None else self.index.search(q, fetch)
-        ids = ids[0]
-        ids = ids[ids >= 0]
-        if self.kind == "flat":
-            return scores[0][: len(ids)], ids.astype(np.int64)
-        return _topk(np.asarray(self.vectors[np.sort(ids)]) @ q[0], np.sort(ids), k)
+        while True:
+            scores, ids = self.index.search(q, fetch, params=params) if params is not None else self.index.search(q, fetch)
+            got_scores, ids = scores[0], ids[0]
+            got_scores, ids = got_scores[ids >= 0], ids[ids >= 0].astype(np.int64)
+            if self.kind != "flat":
+                ids = np.sort(ids)
+                got_scores = np.asarray(self.vectors[ids]) @ q[0]
+            # Equal scores (duplicate images) must not make paging unstable: if the k-th score is
+            # tied with the last fetched one, fetch deeper so the tie is broken by position.
+            if len(ids) < fetch or fetch >= n or len(ids) < k:
+                break
+            kth = np.partition(-got_scores, k - 1)[k - 1]
+            if -got_scores.min() > kth:
+                break
+            fetch = min(n, fetch * 4)
+        return _topk(got_scores, ids, k)
 
 
 def _topk(scores: np.ndarray, positions: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Best ``k`` by score, ties broken by position, so the order never depends on ``k``."""
     k = min(k, len(scores))
     if k == 0:
         return np.zeros(0, np.float32), np.zeros(0, np.int64)
-    part = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
-    order = part[np.lexsort((positions[part], -scores[part]))]
+    if k < len(scores):
+        kth = np.partition(-scores, k - 1)[k - 1]
+        keep = np.flatnonzero(-scores <= kth)
+    else:
+        keep = np.arange(len(scores))
+    order = keep[np.lexsort((positions[keep], -scores[keep]))][:k]
     return scores[order].astype(np.float32), positions[order].astype(np.int64)
 
 

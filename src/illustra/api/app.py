@@ -21,7 +21,7 @@ from .routers import extra_routers
 from .state import DEFAULT_EXAMPLES, AppState
 from .templating import make_templates
 from .thumbs import ThumbnailCache
-from .uploads import UploadStore
+from .uploads import FORM_OVERHEAD, TooLarge, UploadStore
 
 # Pages render untrusted catalogue text: no inline script, no framing, nothing from elsewhere.
 PAGE_CSP = (
@@ -56,6 +56,40 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class BodyFence:
+    """Refuses request bodies over ``limit`` bytes, by declared length or as they arrive.
+
+    The error is raised from ``receive``, i.e. inside the route that reads the body, so it gets the
+    app's usual error shape (JSON under /api, a page elsewhere); routes that never read a body
+    are unaffected.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", [])).get(b"content-length", b"")
+        too_big = declared.isdigit() and int(declared) > self.limit
+        received = 0
+
+        async def fenced() -> Message:
+            nonlocal received
+            if too_big:
+                raise TooLarge(f"the request body is over the {self.limit}-byte limit")
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise TooLarge(f"the request body is over the {self.limit}-byte limit")
+            return message
+
+        await self.app(scope, fenced, send)
 
 
 def create_app(
@@ -93,6 +127,8 @@ def create_app(
         ),
         title=title or str(manifest.get("name") or coll.root.resolve().name),
     )
+    if warm:
+        state.facets.all()  # distinct field values for the filter controls, computed once now
     app = FastAPI(
         title="Illustra",
         summary="Search a digitised image collection by description or by example.",
@@ -105,6 +141,9 @@ def create_app(
     app.state.templates = make_templates()
     error_handlers.install(app)
     app.add_middleware(SecurityHeaders)
+    # A fence for every route, including ones added by other modules: no request body may be
+    # larger than an image upload plus its form envelope.
+    app.add_middleware(BodyFence, limit=int(settings.get("upload_max_bytes")) + FORM_OVERHEAD)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     # Extra routers first: their suffix routes must win over the catch-all item route.
     for r in [*extra_routers(), *routers]:

@@ -74,7 +74,7 @@ def api_similar(
         return item_json(state, target, root_path(request))
     params, _ = parse_search_params(request.query_params.multi_items(), state.service.filterable_fields)
     resp = state.service.search_like(target, k=params.k, offset=params.offset, filters=params.filters)
-    return search_json(resp, root_path(request))
+    return search_json(resp, root_path(request), state.collection)
 
 
 @router.get("/api/items/{item_id:path}/image", summary="The item's image", response_model=None)

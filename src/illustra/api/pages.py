@@ -37,6 +37,7 @@ PAGE_EXTRA = ("like", "upload", "partial")
 # Metadata shown first on the item page, in this order; other fields follow alphabetically.
 FIELD_ORDER = ["title", "creator", "year", "date", "place", "publisher", "licence", "source_url"]
 MODE_LABELS = {"visual": "Pictures", "text": "Catalogue text", "hybrid": "Both"}
+MODE_USED = {"visual": "pictures", "text": "catalogue text", "hybrid": "pictures and catalogue text"}
 
 
 def _render(request: Request, name: str, ctx: dict[str, Any], status: int = 200) -> Response:
@@ -55,6 +56,7 @@ def _base_context(request: Request, state: AppState) -> dict[str, Any]:
         "default_mode": state.default_mode(),
         "has_text_index": svc.text_index is not None,
         "mode_labels": MODE_LABELS,
+        "mode_used_labels": MODE_USED,
         "examples": state.examples,
         "facets": state.facets.for_page(),
         "year_min": counts.get("year_min"),
@@ -121,7 +123,7 @@ def _results_context(
     request: Request, state: AppState, resp: SearchResponse, page: PageState
 ) -> dict[str, Any]:
     root = root_path(request)
-    hits = [hit_json(h, root) for h in resp.results]
+    hits = [hit_json(h, root, state.collection) for h in resp.results]
     for h in hits:
         h["like_page_url"] = page.like_url(root, h["id"])
         h["source_href"] = _source_href(h["metadata"])
@@ -310,7 +312,7 @@ def item_page(request: Request, item_id: str) -> Response:
     if item["has_image"]:
         try:
             similar = state.service.search_like(item_id, k=SIMILAR_ON_ITEM_PAGE)
-            ctx["similar"] = [hit_json(h, root) for h in similar.results]
+            ctx["similar"] = [hit_json(h, root, state.collection) for h in similar.results]
         except IllustraError as exc:
             ctx["similar_error"] = exc.message
     if "book_url" in item:

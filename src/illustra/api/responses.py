@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ..collection import Collection
 from ..errors import ItemNotFound
 from ..search import Hit, SearchResponse
 from .state import AppState
@@ -27,7 +28,7 @@ def public_metadata(meta: dict[str, Any]) -> dict[str, Any]:
     return meta
 
 
-def hit_json(hit: Hit, root: str = "") -> dict[str, Any]:
+def hit_json(hit: Hit, root: str = "", collection: Collection | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": hit.id,
         "score": round(float(hit.score), 6),
@@ -35,13 +36,16 @@ def hit_json(hit: Hit, root: str = "") -> dict[str, Any]:
         "metadata": public_metadata(hit.metadata),
         "explain": hit.explain or {},
     }
+    if collection is not None and hit.row >= 0:
+        # Text-mode results can include catalogue entries that have no picture.
+        out["has_image"] = collection.has_image(hit.row)
     out.update(item_links(hit.id, root))
     return out
 
 
-def search_json(resp: SearchResponse, root: str = "") -> dict[str, Any]:
+def search_json(resp: SearchResponse, root: str = "", collection: Collection | None = None) -> dict[str, Any]:
     return {
-        "results": [hit_json(h, root) for h in resp.results],
+        "results": [hit_json(h, root, collection) for h in resp.results],
         "k": resp.k,
         "offset": resp.offset,
         "has_more": resp.has_more,

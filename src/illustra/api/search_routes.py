@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from ..errors import BadInput
@@ -49,6 +50,7 @@ _UPLOAD_BODY = {
 @router.get("/api/search", summary="Search by text", description=FILTER_DOC)
 def api_search(
     request: Request,
+    response: Response,
     q: Annotated[str, Query(max_length=MAX_QUERY_CHARS, description="Words describing the picture.")],
     k: Annotated[int, Query(ge=1, le=API_MAX_K)] = 10,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
@@ -57,13 +59,20 @@ def api_search(
     year_to: int | None = None,
     title_contains: Annotated[str | None, Query(max_length=MAX_QUERY_CHARS)] = None,
 ) -> dict[str, Any]:
+    started = time.perf_counter()
     state = get_state(request)
     params, _ = parse_search_params(request.query_params.multi_items(), state.service.filterable_fields)
     text = require_query(params.q)
     resp = state.service.search_text(
         text, k=params.k, offset=params.offset, filters=params.filters, mode=params.mode
     )
-    return search_json(resp, root_path(request))
+    response.headers["Server-Timing"] = _timing(started)
+    return search_json(resp, root_path(request), state.collection)
+
+
+def _timing(started: float) -> str:
+    """Time spent in the search (embedding, index, metadata), for operators and benchmarks."""
+    return f"search;dur={(time.perf_counter() - started) * 1000:.1f}"
 
 
 @router.post(
@@ -73,7 +82,7 @@ def api_search(
     "k, offset and filters go in the query string or as form fields. " + FILTER_DOC,
     openapi_extra=_UPLOAD_BODY,
 )
-async def api_search_image(request: Request) -> dict[str, Any]:
+async def api_search_image(request: Request, response: Response) -> dict[str, Any]:
     state = get_state(request)
     form = await read_upload_form(request)
     given = [(n, v) for n, v in form.fields if n != "url"]
@@ -84,10 +93,12 @@ async def api_search_image(request: Request) -> dict[str, Any]:
     if form.image is None and url is None:
         raise BadInput("no image: send a file in the multipart field 'image' (or a 'url' field)")
     data = form.image if form.image is not None else await fetch_image_url(str(url))
+    started = time.perf_counter()
     resp = await run_in_threadpool(
         state.service.search_image, data, k=params.k, offset=params.offset, filters=params.filters
     )
-    return search_json(resp, root_path(request))
+    response.headers["Server-Timing"] = _timing(started)
+    return search_json(resp, root_path(request), state.collection)
 
 
 @router.get("/api/collection", summary="What this collection holds")

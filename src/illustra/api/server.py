@@ -79,8 +79,7 @@ def serve(
     try:
         svc = SearchService(collection_dir, model)
         say(f"loading model {svc.model} and the index of {len(svc.collection)} items…")
-        svc.warm()
-        app = create_app(svc)
+        app = create_app(svc, warm=True)
         server = _uvicorn_server(app, log_level)
         url = url_of(sock)
         say(f"Illustra is serving {svc.collection.root} at {url}  (API docs: {url}docs; Ctrl+C to stop)")

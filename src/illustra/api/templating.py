@@ -51,6 +51,27 @@ def terms_for(explain: dict[str, Any] | None, field: str) -> list[str]:
     return list(explain.get("matched_terms") or [])
 
 
+def highlight_field(meta: dict[str, Any], explain: dict[str, Any] | None, field: str) -> Markup:
+    """A metadata field with its matches marked: the search's own match segments when it gives
+    them for the whole value (stem-aware), else the matched terms found by ``highlight``."""
+    value = meta.get(field)
+    if value is None:
+        return Markup("")
+    segments = ((explain or {}).get("highlights") or {}).get(field)
+    if isinstance(segments, list) and segments:
+        try:
+            if "".join(str(s["text"]) for s in segments) == str(value):
+                return Markup(
+                    "".join(
+                        f"<mark>{escape(s['text'])}</mark>" if s.get("match") else str(escape(s["text"]))
+                        for s in segments
+                    )
+                )
+        except (KeyError, TypeError):
+            pass
+    return highlight(value, terms_for(explain, field))
+
+
 def score(value: Any) -> str:
     try:
         return f"{float(value):.3f}"
@@ -66,5 +87,7 @@ def make_templates() -> Jinja2Templates:
         lstrip_blocks=True,
     )
     env.filters.update(highlight=highlight, safe_href=safe_href, score=score, quote_id=quote_id)
-    env.globals.update(item_links=item_links, page_url=page_url, terms_for=terms_for)
+    env.globals.update(
+        item_links=item_links, page_url=page_url, terms_for=terms_for, highlight_field=highlight_field
+    )
     return Jinja2Templates(env=env)

@@ -42,7 +42,7 @@ def unavailable_message(name: str) -> str:
         f"model '{name}' is not available locally and the Hugging Face Hub cannot be reached; "
         f"download it on a connected machine with `hf download {name} --local-dir DIR` "
         f"(older versions: `huggingface-cli download {name} --local-dir DIR`), copy DIR to this machine "
-        f"and pass it with --model DIR, or use --model lite"
+        f"and pass it with --model DIR, or use --model lite."
     )
 
 
@@ -130,7 +130,12 @@ def _load(name: str, source: str, *, local_only: bool) -> tuple[Any, Any, Any]:
         msg = _first_line(exc)
         if "not a valid model identifier" in msg or "Repository Not Found" in msg or "404" in msg:
             raise ModelUnavailable(f"model '{name}' was not found on the Hugging Face Hub") from None
-        raise ModelUnavailable(unavailable_message(name)) from None
+        if "couldn't connect" in msg.lower() or "connection" in msg.lower():
+            raise ModelUnavailable(unavailable_message(name)) from None
+        # Gated or private repositories, bad tokens, ...: the Hub's own words are the useful part.
+        raise ModelUnavailable(
+            f"model '{name}' could not be fetched from the Hugging Face Hub: {msg}"
+        ) from None
     except Exception as exc:  # noqa: BLE001 - a broken download fails in many library-specific ways
         raise ModelUnavailable(
             f"model '{name}' has a configuration transformers cannot use: {_first_line(exc)}"
@@ -327,18 +332,21 @@ class ClipEncoder:
         return image
 
     def embed_prepared(self, items: Sequence[dict[str, np.ndarray]]) -> np.ndarray:
-        """Run the model on inputs from ``prepare_image`` (any number; batched internally)."""
+        """Run the model once on inputs from ``prepare_image``: the caller chooses the batch size."""
         if not items:
             return np.zeros((0, self.dim), np.float32)
-        outs = []
-        for i in range(0, len(items), self.batch_size):
-            part = items[i : i + self.batch_size]
-            inputs = {k: np.concatenate([it[k] for it in part], axis=0) for k in part[0]}
-            outs.append(self._forward("image", inputs))
-        return np.concatenate(outs, axis=0)
+        inputs = {k: np.concatenate([it[k] for it in items], axis=0) for k in items[0]}
+        return self._forward("image", inputs)
 
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
-        return self.embed_prepared([self.prepare_image(im) for im in images])
+        if not images:
+            return np.zeros((0, self.dim), np.float32)
+        outs = []
+        for i in range(0, len(images), self.batch_size):
+            outs.append(
+                self.embed_prepared([self.prepare_image(im) for im in images[i : i + self.batch_size]])
+            )
+        return np.concatenate(outs, axis=0)
 
     # -- texts --------------------------------------------------------------------------------
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:

@@ -48,7 +48,7 @@ EXPORT_COLUMNS = ["id", "item_id", "query", "reason", "created", "hidden"]
 def _clean(value: str | None, name: str, limit: int, *, required: bool = False) -> str:
     text = " ".join((value or "").split())
     if required and not text:
-        raise BadInput(f"a report needs a {name}")
+        raise BadInput(f"the {name} is required")
     if len(text) > limit:
         raise BadInput(f"the {name} is {len(text)} characters; the limit is {limit}")
     return text

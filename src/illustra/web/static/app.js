@@ -73,7 +73,7 @@
     link.textContent = "Loading…";
     var sep = link.href.indexOf("?") >= 0 ? "&" : "?";
     fetch(link.href + sep + "partial=1", { headers: { "Accept": "text/html" } })
-      .then(function (r) { return r.text(); })
+      .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.text(); })
       .then(function (html) {
         var doc = new DOMParser().parseFromString(html, "text/html");
         var items = doc.querySelectorAll("[data-results] > li");

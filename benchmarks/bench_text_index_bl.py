@@ -1,0 +1,206 @@
+"""Text index build over the real 500k-row BL Flickr manifest (metadata only): time and peak memory.
+
+    .venv/bin/python benchmarks/bench_text_index_bl.py [--limit N] [--sample 2000] [--collection DIR]
+
+1. Ingests the manifest with the BL preset (no images; title, first author, place, publisher are
+   its text fields) unless --collection names an existing one.
+2. Builds the keyword index (SQLite FTS5, BM25) with ``illustra index --no-text-semantic`` in a
+   child process: wall time and the child's peak RSS. With --interrupt S it then builds again from
+   nothing, interrupts that build (SIGINT) after S seconds and runs it again, to show it resumes.
+3. Measures sentence-vector (all-MiniLM-L6-v2) throughput on a sample of the same documents in a
+   child process and extrapolates to the whole manifest: on a small CPU machine the full build
+   takes hours, which is why sentence vectors are off by default above text_semantic_auto_max.
+4. Times text-mode queries on the built index (keywords only).
+
+Writes benchmarks/results/text_index_bl.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+BL_GZ = HERE.parents[1] / "shared" / "data" / "bl_flickr" / "bl_flickr_manifest_500k.tsv.gz"
+PY = sys.executable
+QUERIES = [
+    "a map from a book about Egypt",
+    "engravings Edinburgh",
+    "history of the county of York",
+    "voyage en Égypte",
+    "Dickens",
+    "London",
+    "birds",
+    "travels in Abyssinia",
+    "Geschichte der Stadt",
+    "poems",
+]
+
+
+def run_child(cmd: list[str], interrupt_after: float | None = None) -> dict:
+    """Run ``cmd``; wall time, exit status and the child's peak RSS (from wait4's rusage)."""
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if interrupt_after is not None:
+        try:
+            proc.wait(timeout=interrupt_after)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGINT)
+    out, err = proc.stdout.read(), proc.stderr.read()  # type: ignore[union-attr]
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return {
+        "seconds": round(time.perf_counter() - t, 2),
+        "exit": proc.returncode,
+        "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
+        "stdout_tail": out[-400:],
+        "stderr_tail": err[-600:],
+    }
+
+
+SEMANTIC_SAMPLE = r"""
+import json, sys, time
+import numpy as np
+from illustra.collection import Collection
+from illustra.textindex import document, field_values
+from illustra.encoders.minilm import text_encoder
+coll = Collection(sys.argv[1]); n = int(sys.argv[2])
+rows = np.sort(np.random.default_rng(0).choice(len(coll), size=min(n, len(coll)), replace=False))
+fields = coll.text_fields
+docs = [document(field_values(coll, fields, int(r), int(r) + 1)[0]) for r in rows]
+docs = [d for d in docs if d]
+enc = text_encoder()
+enc.embed_texts(docs[:8])
+t = time.perf_counter()
+for i in range(0, len(docs), 64):
+    enc.embed_texts(docs[i:i + 64])
+dt = time.perf_counter() - t
+import torch
+print(json.dumps({"docs": len(docs), "seconds": round(dt, 2), "docs_per_second": round(len(docs) / dt, 1),
+                  "mean_chars": round(float(np.mean([len(d) for d in docs])), 1), "torch_threads": torch.get_num_threads()}))
+"""
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--limit", type=int, default=None, help="Only the first N manifest rows.")
+    ap.add_argument("--sample", type=int, default=2000, help="Documents for the sentence-vector throughput.")
+    ap.add_argument("--collection", default=None, help="Use this already-ingested collection.")
+    ap.add_argument(
+        "--interrupt", type=float, default=None, help="Interrupt the first build after S seconds."
+    )
+    ap.add_argument("--out", default=str(HERE / "results" / "text_index_bl.json"))
+    args = ap.parse_args()
+    out: dict = {
+        "benchmark": "text_index_bl",
+        "manifest": BL_GZ.name,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "load_avg_start": os.getloadavg(),
+        },
+    }
+    illustra = [str(Path(PY).parent / "illustra")]
+    with tempfile.TemporaryDirectory(prefix="bench-text-bl-") as tmp:
+        root = args.collection or str(Path(tmp) / "collection")
+        if args.collection is None:
+            cmd = [
+                *illustra,
+                "ingest",
+                "manifest",
+                str(BL_GZ),
+                "--preset",
+                "bl-flickr",
+                "--no-progress",
+                "--collection",
+                root,
+            ]
+            if args.limit:
+                cmd += ["--limit", str(args.limit)]
+            out["ingest"] = run_child(cmd)
+            print("ingest", out["ingest"]["seconds"], "s", flush=True)
+        index_cmd = [*illustra, "index", "--collection", root, "--no-text-semantic"]
+        build = run_child(index_cmd)
+        if build["exit"] != 0:
+            raise SystemExit(f"index failed: {build['stderr_tail']}")
+        manifest = json.loads((Path(root) / "manifest.json").read_text())
+        ti = manifest["text_index"]
+        out["items"] = manifest["counts"]["items"]
+        out["keyword_build"] = {
+            "command": "illustra index --collection <collection> --no-text-semantic",
+            "wall_seconds": build["seconds"],
+            "peak_rss_mib": build["peak_rss_mib"],
+            "index_build_seconds": ti["build_seconds"],
+            "docs": ti["keyword"]["docs"],
+            "fts_bytes": ti["keyword"]["bytes"],
+            "fields": ti["fields"],
+            "notices": build["stderr_tail"].strip().splitlines()[-2:],
+        }
+        print("keyword build", out["keyword_build"], flush=True)
+        if args.interrupt:
+            # Start again from nothing, interrupt, and resume: the second run continues, not restarts.
+            shutil.rmtree(Path(root) / "text")
+            first = run_child(index_cmd, interrupt_after=args.interrupt)
+            again = run_child(index_cmd)
+            resumed = json.loads((Path(root) / "manifest.json").read_text())["text_index"]
+            out["interrupt_and_resume"] = {
+                "interrupted_after_seconds": first["seconds"],
+                "interrupted_exit": first["exit"],
+                "resumed_seconds": again["seconds"],
+                "resumed_from_row": resumed["keyword"].get("resumed_from_row", 0),
+                "docs": resumed["keyword"]["docs"],
+                "same_docs_as_fresh_build": resumed["keyword"]["docs"] == ti["keyword"]["docs"],
+            }
+            print("interrupt and resume", out["interrupt_and_resume"], flush=True)
+
+        sem = subprocess.run(
+            [PY, "-c", SEMANTIC_SAMPLE, root, str(args.sample)], capture_output=True, text=True
+        )
+        if sem.returncode == 0:
+            s = json.loads(sem.stdout.strip().splitlines()[-1])
+            s["extrapolated_full_hours"] = round(ti["keyword"]["docs"] / s["docs_per_second"] / 3600, 2)
+            out["semantic_throughput"] = s
+        else:
+            out["semantic_throughput"] = {"error": sem.stderr[-600:]}
+        print("semantic", out["semantic_throughput"], flush=True)
+
+        from illustra.search import SearchService
+
+        svc = SearchService(root)
+        lat = []
+        for q in QUERIES * 3:
+            t = time.perf_counter()
+            resp = svc.search_text(q, k=10, mode="text")
+            lat.append(time.perf_counter() - t)
+            assert resp.mode == "text"
+        a = np.asarray(lat[len(QUERIES) :]) * 1000  # first round warms the page cache
+        out["text_query_ms"] = {
+            "p50": round(float(np.percentile(a, 50)), 2),
+            "p95": round(float(np.percentile(a, 95)), 2),
+        }
+        out["examples"] = {
+            q: [h.metadata.get("title", "")[:90] for h in svc.search_text(q, k=3, mode="text").results]
+            for q in QUERIES[:4]
+        }
+    out["machine"]["load_avg_end"] = os.getloadavg()
+    out["self_peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
+    print(json.dumps(out, indent=2, ensure_ascii=False))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
