@@ -541,13 +541,16 @@ class TextIndex:
     def explain(self, query: str, rows: Sequence[int]) -> dict[int, dict[str, Any]]:
         """For each row whose fields hold a word of the query: its BM25 score, the matched words
         (all, and per field) and each matched field as highlighted segments."""
-        stems = set(query_stems(query))
+        ordered = query_stems(query)
+        stems = set(ordered)
         rows = [int(r) for r in rows]
         if not stems or not rows:
             return {}
-        scores = self.keywords.scores(sorted(stems))
-        table = _table(self.collection).select(self.fields).take(rows)
-        values = {f: table.column(f).to_pylist() for f in self.fields}
+        scores = self.keywords.scores(ordered)  # the ranking's scores, from the cache
+        # One zero-copy slice per row: ``take`` on a table of thousands of chunks copies whole columns.
+        table = _table(self.collection).select(self.fields)
+        recs = [table.slice(r, 1).to_pylist()[0] for r in rows]
+        values = {f: [rec[f] for rec in recs] for f in self.fields}
         out: dict[int, dict[str, Any]] = {}
         for i, row in enumerate(rows):
             highlights = {}
