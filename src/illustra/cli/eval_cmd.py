@@ -49,10 +49,17 @@ from .common import collection_option, echo_json, model_option, notice
 )
 @click.option(
     "--mode",
-    type=click.Choice(["visual", "text", "hybrid"]),
     default="visual",
     show_default=True,
-    help="What the queries match: the pictures, the catalogue text, or both.",
+    help="What the queries match: visual (the pictures), text (the catalogue text) or hybrid (both); "
+    "several, comma-separated (visual,text,hybrid), are compared side by side in one run.",
+)
+@click.option(
+    "--judgements-from-metadata/--no-judgements-from-metadata",
+    "from_metadata",
+    default=None,
+    help="Whether the relevance judgements were derived from the metadata text mode searches (then text and "
+    "hybrid scores overstate). Default: detected (Open Clip Art collections, or queries marked judged_from=metadata).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @click.option(
@@ -71,6 +78,7 @@ def eval_cmd(
     model: str | None,
     k: int,
     mode: str,
+    from_metadata: bool | None,
     as_json: bool,
     save: bool,
 ) -> None:
@@ -99,10 +107,32 @@ def eval_cmd(
     if queries_path is None:
         raise click.UsageError("give --queries (judged queries) or --taxonomy (labelled items)")
     from ..eval.retrieval import format_table, run_retrieval_eval, save_result
+    from ..mode_eval import annotate, compare_modes, format_comparison, parse_modes
 
-    result = run_retrieval_eval(collection_dir, queries_path, model=model, k=k, mode=mode)
+    modes = parse_modes(mode)
+    if len(modes) > 1:
+        both = compare_modes(collection_dir, queries_path, modes, model=model, k=k, from_metadata=from_metadata)
+        for res in both["modes"].values():
+            for line in res.get("notices", []):
+                notice(f"notice ({res['mode']}): {line}")
+            if save:
+                try:
+                    notice(f"saved {save_result(collection_dir, res)}")
+                except OSError as exc:
+                    notice(f"could not save the result into the collection: {exc.strerror or exc}")
+        if as_json:
+            echo_json(both)
+        else:
+            click.echo(format_comparison(both))
+        return
+    result = run_retrieval_eval(collection_dir, queries_path, model=model, k=k, mode=modes[0])
+    from ..collection import Collection
+
+    annotate(result, Collection(collection_dir), queries_path, from_metadata)
     for line in result.get("notices", []):
         notice(f"notice: {line}")
+    if result.get("caveat"):
+        notice(f"caveat: {result['caveat']}")
     if save:
         try:
             path = save_result(collection_dir, result)

@@ -1,0 +1,3 @@
+from illustra.cli import main
+
+main()
