@@ -4,9 +4,8 @@
 
 1. Ingests the manifest with the BL preset (no images; title, first author, place, publisher are
    its text fields) unless --collection names an existing one.
-2. Builds the keyword index (SQLite FTS5, BM25) with ``illustra index --no-text-semantic`` in a
-   child process: wall time and the child's peak RSS. With --interrupt S it then builds again from
-   nothing, interrupts that build (SIGINT) after S seconds and runs it again, to show it resumes.
+2. Builds the keyword index (BM25, one bm25s index per field) with
+   ``illustra index --no-text-semantic`` in a child process: wall time and the child's peak RSS.
 3. Measures sentence-vector (all-MiniLM-L6-v2) throughput on a sample of the same documents in a
    child process and extrapolates to the whole manifest: on a small CPU machine the full build
    takes hours, which is why sentence vectors are off by default above text_semantic_auto_max.
@@ -22,8 +21,6 @@ import json
 import os
 import platform
 import resource
-import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -49,15 +46,10 @@ QUERIES = [
 ]
 
 
-def run_child(cmd: list[str], interrupt_after: float | None = None) -> dict:
+def run_child(cmd: list[str]) -> dict:
     """Run ``cmd``; wall time, exit status and the child's peak RSS (from wait4's rusage)."""
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    if interrupt_after is not None:
-        try:
-            proc.wait(timeout=interrupt_after)
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGINT)
     out, err = proc.stdout.read(), proc.stderr.read()  # type: ignore[union-attr]
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -144,26 +136,11 @@ def main() -> None:
             "peak_rss_mib": build["peak_rss_mib"],
             "index_build_seconds": ti["build_seconds"],
             "docs": ti["keyword"]["docs"],
-            "fts_bytes": ti["keyword"]["bytes"],
+            "keyword_index_bytes": ti["keyword"]["bytes"],
             "fields": ti["fields"],
             "notices": build["stderr_tail"].strip().splitlines()[-2:],
         }
         print("keyword build", out["keyword_build"], flush=True)
-        if args.interrupt:
-            # Start again from nothing, interrupt, and resume: the second run continues, not restarts.
-            shutil.rmtree(Path(root) / "text")
-            first = run_child(index_cmd, interrupt_after=args.interrupt)
-            again = run_child(index_cmd)
-            resumed = json.loads((Path(root) / "manifest.json").read_text())["text_index"]
-            out["interrupt_and_resume"] = {
-                "interrupted_after_seconds": first["seconds"],
-                "interrupted_exit": first["exit"],
-                "resumed_seconds": again["seconds"],
-                "resumed_from_row": resumed["keyword"].get("resumed_from_row", 0),
-                "docs": resumed["keyword"]["docs"],
-                "same_docs_as_fresh_build": resumed["keyword"]["docs"] == ti["keyword"]["docs"],
-            }
-            print("interrupt and resume", out["interrupt_and_resume"], flush=True)
 
         sem = subprocess.run(
             [PY, "-c", SEMANTIC_SAMPLE, root, str(args.sample)], capture_output=True, text=True

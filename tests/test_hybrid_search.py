@@ -250,3 +250,76 @@ def test_catalogue_only_collection_searches_its_text(tmp_path):
     assert same.results and {h.metadata["book_identifier"] for h in same.results} == {book}
     res = runner.invoke(main, ["search", "--collection", root, "London", "--mode", "visual"])
     assert res.exit_code != 0 and "not embedded" in res.output
+
+
+def _queries(path, marker: bool):
+    lines = [
+        {"query": "Egypt", "relevant_ids": ["egypt/1", "egypt/3"]},
+        {"query": "Edinburgh castle", "relevant_ids": ["scot/1"]},
+        {"query": "red", "relevant_ids": ["cat/1", "cat/2"]},
+    ]
+    if marker:
+        lines[0]["judged_from"] = "metadata"
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
+    return str(path)
+
+
+def test_eval_compares_modes_in_one_run_and_flags_metadata_judgements(books, tmp_path):
+    root = str(books.root)
+    plain = _queries(tmp_path / "q.jsonl", marker=False)
+    res = CliRunner().invoke(
+        main,
+        [
+            "eval",
+            "--collection",
+            root,
+            "--queries",
+            plain,
+            "--mode",
+            "visual,text,hybrid",
+            "--json",
+            "--no-save",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert [r["mode"] for r in doc["comparison"]] == ["visual", "text", "hybrid"]
+    by = {r["mode"]: r for r in doc["comparison"]}
+    # "red" is a picture query (fake model), "Egypt" a catalogue one: each mode wins its own.
+    q = {m: {x["query"]: x["ap"] for x in doc["modes"][m]["queries"]} for m in by}
+    assert q["visual"]["red"] == 1.0 and q["text"]["Egypt"] == 1.0 and q["text"]["red"] < 1.0
+    assert by["hybrid"]["map"] >= min(by["visual"]["map"], by["text"]["map"])
+    assert doc["judgements_from_metadata"] is False and "caveat" not in doc
+
+    marked = _queries(tmp_path / "m.jsonl", marker=True)
+    res = CliRunner().invoke(
+        main, ["eval", "--collection", root, "--queries", marked, "--mode", "text,visual", "--no-save"]
+    )
+    assert res.exit_code == 0, res.output
+    assert "caveat: the relevance judgements were derived from the same catalogue metadata" in res.output
+    assert res.output.index("text") < res.output.index("visual")
+    # One mode: the caveat is attached to the result too; --no-judgements-from-metadata overrides.
+    res = CliRunner().invoke(
+        main, ["eval", "--collection", root, "--queries", marked, "--mode", "hybrid", "--json", "--no-save"]
+    )
+    assert json.loads(res.stdout)["caveat"].startswith("the relevance judgements")
+    res = CliRunner().invoke(
+        main,
+        [
+            "eval",
+            "--collection",
+            root,
+            "--queries",
+            marked,
+            "--mode",
+            "hybrid",
+            "--json",
+            "--no-save",
+            "--no-judgements-from-metadata",
+        ],
+    )
+    assert "caveat" not in json.loads(res.stdout)
+    res = CliRunner().invoke(
+        main, ["eval", "--collection", root, "--queries", marked, "--mode", "visual,pictures"]
+    )
+    assert res.exit_code != 0 and "unknown mode 'pictures'" in res.output

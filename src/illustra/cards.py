@@ -12,6 +12,7 @@ import base64
 import contextlib
 import fnmatch
 import json
+from collections import Counter
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -100,12 +101,8 @@ def _sources(coll: Collection) -> list[dict[str, Any]]:
             g["first"] = min(g["first"] or when, when)
             g["last"] = max(g["last"] or when, when)
         for k, v in src.items():
-            if (
-                k not in _SOURCE_COUNTERS
-                and k not in ("kind",)
-                and isinstance(v, (str, int, float))
-                and v != ""
-            ):
+            # Strings identify the source (paths, URLs, dataset names); numbers are counters.
+            if k not in _SOURCE_COUNTERS and k != "kind" and isinstance(v, str) and v:
                 g["details"].setdefault(k, v)
     return list(grouped.values())
 
@@ -135,13 +132,14 @@ def collection_card(coll: Collection) -> dict[str, Any]:
     year_share = completeness.get("year", 0.0)
     if "year" in completeness and year_share >= GAP_SHARE and year_share < 1:
         gaps.append(f"{100 * (1 - year_share):.0f}% of items have no year, so date filters leave them out.")
+    unreadable: Counter[str] = Counter()
     for src in coll.manifest.get("sources", []):
         failures = src.get("image_failures") or {}
-        if isinstance(failures, dict) and failures:
-            total = sum(int(v) for v in failures.values())
-            gaps.append(
-                f"{total} images from source '{src.get('kind')}' could not be read and were left out."
-            )
+        if isinstance(failures, dict):
+            unreadable[str(src.get("kind"))] += sum(int(v) for v in failures.values())
+    for kind, total in unreadable.items():
+        if total:
+            gaps.append(f"{total} images from source '{kind}' could not be read and were left out.")
     for model in embedded_models(coll):
         entry = coll.manifest["embeddings"][model]
         if int(entry.get("count", with_image)) < with_image:

@@ -160,7 +160,7 @@ def build_demo(
         failed = sum(report.image_failures.values())
         if failed:
             why = ", ".join(f"{k}: {v}" for k, v in report.image_failures.items())
-            detail += f", {failed} skipped ({why})"
+            detail += f", {failed} skipped ({why}; see {report.report_path})"
         if report.metadata_failures:
             detail += f", {report.metadata_failures} with unreadable SVG metadata (title from file name)"
         build.stages.append(Stage("ingest", "built", _since(t), detail))

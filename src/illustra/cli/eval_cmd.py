@@ -111,7 +111,9 @@ def eval_cmd(
 
     modes = parse_modes(mode)
     if len(modes) > 1:
-        both = compare_modes(collection_dir, queries_path, modes, model=model, k=k, from_metadata=from_metadata)
+        both = compare_modes(
+            collection_dir, queries_path, modes, model=model, k=k, from_metadata=from_metadata
+        )
         for res in both["modes"].values():
             for line in res.get("notices", []):
                 notice(f"notice ({res['mode']}): {line}")

@@ -106,7 +106,8 @@ class Recipe:
     drop_format_classes: bool = False
     # How a query is embedded: the mean of the query filled into each template ("{}" = as-is).
     query_templates: tuple[str, ...] = ("{}",)
-    # Image preprocessing: "pad" (whole image on a white square) or "crop" (central crop).
+    # Image preprocessing: "pad" (whole image on a white square), "margin" (the same with a white
+    # border), "grey" (pad, in greyscale) or "crop" (central crop).
     preprocess: str = "pad"
 
     def key(self) -> dict[str, Any]:
@@ -215,9 +216,11 @@ def preprocess(im: Image.Image, mode: str = "pad", side: int = SIDE) -> np.ndarr
     """PIL image -> float32 (3, side, side) array scaled as the network was trained."""
     im = im.convert("RGB") if im.mode != "RGB" else im
     w, h = im.size
-    if mode == "pad":
+    if mode == "grey":
+        im = im.convert("L").convert("RGB")
+    if mode in ("pad", "margin", "grey"):
         # Clip art and book illustrations are often whole objects on blank paper: keep all of it.
-        scale = side / max(w, h)
+        scale = (side * (0.8 if mode == "margin" else 1.0)) / max(w, h)
         nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
         small = im.resize((nw, nh), Image.Resampling.BICUBIC, reducing_gap=3.0)
         canvas = Image.new("RGB", (side, side), (255, 255, 255))
