@@ -25,6 +25,12 @@ Image.MAX_IMAGE_PIXELS = None
 
 ALLOWED_FORMATS = {"JPEG", "PNG", "WEBP", "TIFF", "GIF", "BMP", "MPO"}
 
+# Gigantic but genuine local files (poster-size clip art, full-resolution scans) are shrunk by
+# libvips, which decodes sequentially in bounded memory instead of allocating the full canvas.
+# A decompression bomb is told apart by its ceiling and by how many pixels each byte claims.
+LARGE_PIXEL_CEILING = 1_000_000_000
+LARGE_MAX_PIXELS_PER_BYTE = 1_000
+
 
 def _limits(max_bytes: int | None, max_pixels: int | None) -> tuple[int, int]:
     return (
@@ -57,9 +63,12 @@ def decode(
     max_side: int | None = None,
     max_bytes: int | None = None,
     max_pixels: int | None = None,
+    allow_large: bool = False,
 ) -> Image.Image:
     """Decode bytes to an RGB image, optionally shrunk so its longest side is <= ``max_side``.
 
+    ``allow_large`` lets images over the pixel budget (but under ``LARGE_PIXEL_CEILING`` and not
+    bomb-like) through the bounded-memory libvips path; used for local files the user chose to ingest.
     Raises ``BadImage`` with a short reason for anything that is not a safe, valid raster image.
     """
     byte_limit, pixel_limit = _limits(max_bytes, max_pixels)
@@ -78,6 +87,8 @@ def decode(
             if w <= 0 or h <= 0:
                 raise BadImage("image has no pixels")
             if w * h > pixel_limit:
+                if allow_large and _large_ok(w, h, len(data)):
+                    return _decode_large(data, int(max_side or settings.get("stored_image_side")))
                 raise BadImage(f"image claims {w}x{h} pixels, over the {pixel_limit}-pixel limit")
             if getattr(im, "n_frames", 1) > 1:
                 im.seek(0)
@@ -100,6 +111,34 @@ def decode(
     if max_side and max(im.size) > max_side:
         im.thumbnail((max_side, max_side), Image.Resampling.BICUBIC)
     return im
+
+
+def _large_ok(w: int, h: int, n_bytes: int) -> bool:
+    if w * h > LARGE_PIXEL_CEILING or w * h / max(n_bytes, 1) > LARGE_MAX_PIXELS_PER_BYTE:
+        return False
+    try:
+        import pyvips  # noqa: F401
+    except (ImportError, OSError):
+        return False
+    return True
+
+
+def _decode_large(data: bytes, side: int) -> Image.Image:
+    import numpy as np
+    import pyvips
+
+    try:
+        v = pyvips.Image.thumbnail_buffer(data, side, size="down")
+        if v.hasalpha():
+            v = v.flatten(background=[255, 255, 255])
+        if v.format != "uchar":
+            v = v.cast("uchar")
+        if v.bands < 3:
+            v = v.colourspace("srgb")
+        arr = np.ndarray(buffer=v.write_to_memory(), dtype=np.uint8, shape=(v.height, v.width, v.bands))
+    except pyvips.Error as exc:
+        raise BadImage(f"cannot decode large image: {str(exc).splitlines()[0][:160]}") from exc
+    return Image.fromarray(np.ascontiguousarray(arr[:, :, :3]), "RGB")
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:
@@ -135,8 +174,16 @@ def open_image(
     max_side: int | None = None,
     max_bytes: int | None = None,
     max_pixels: int | None = None,
+    allow_large: bool = True,
 ) -> Image.Image:
-    return decode(read_bytes(path, max_bytes), max_side=max_side, max_bytes=max_bytes, max_pixels=max_pixels)
+    """Decode a local file (the user chose it, so gigantic-but-genuine images are shrunk, not refused)."""
+    return decode(
+        read_bytes(path, max_bytes),
+        max_side=max_side,
+        max_bytes=max_bytes,
+        max_pixels=max_pixels,
+        allow_large=allow_large,
+    )
 
 
 def encode_stored(im: Image.Image, max_side: int | None = None, quality: int = 90) -> bytes:
