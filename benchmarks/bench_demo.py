@@ -12,6 +12,7 @@ random-ranking baseline.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -25,7 +26,13 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 QUERIES = HERE.parents[1] / "shared" / "bench" / "openclipart" / "dev_queries.jsonl"
+STAGES = {"packages", "ingest", "embed", "index", "text"}
 ILLUSTRA = [sys.executable, "-c", "from illustra.cli import main; main()"]
+
+
+def _file_sha(path: Path) -> str:
+    # The encoder's recipe changes the figures; this pins which version produced them.
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
 def timed(args: list[str]) -> tuple[float, str]:
@@ -82,10 +89,10 @@ def main() -> None:
         "second_run_wall_s": second,
         "second_run_reused_everything": "everything was already built" in second_out,
         "first_run_stages": [
-            line
-            for line in first_out.splitlines()
-            if line.split()[:1] and line.split()[0] in {"packages", "ingest", "embed", "index"}
+            line for line in first_out.splitlines() if line.split()[:1] and line.split()[0] in STAGES
         ],
+        "text_index_build_s": (manifest.get("text_index") or {}).get("build_seconds"),
+        "lite_recipe_sha256": _file_sha(HERE.parent / "src" / "illustra" / "encoders" / "lite.py"),
         "items": manifest["counts"]["items"],
         "ingest": {k: source.get(k) for k in ("selected", "added", "image_failures", "metadata_failures")},
         "model": result["model"],

@@ -21,7 +21,8 @@ For each query, in one run and alternating, it times end to end through
                                    ``illustra index --text-semantic``)
     text                           keywords only
 
-Writes benchmarks/results/hybrid_latency.json.
+Everything is measured twice: with torch's and faiss's default threads, and with both single-threaded
+(see the comment in ``main``). Writes benchmarks/results/hybrid_latency.json.
 """
 
 from __future__ import annotations
@@ -171,68 +172,96 @@ def main() -> None:
             for mode in ("visual", "hybrid", "text"):
                 svc.search_text(q, k=10, mode=mode)
 
+        ti = svc.text_index
+        assert ti is not None
+
         def timed(q: str, mode: str, semantic: bool = True, f: Filters | None = None) -> float:
             os.environ["ILLUSTRA_TEXT_SEMANTIC_SEARCH"] = "on" if semantic else "off"
+            # Nothing cached from the same query in another mode: each timing pays its full cost.
             minilm.clear_cache()
+            ti.keywords.clear_cache()
             t0 = time.perf_counter()
             resp = svc.search_text(q, k=10, mode=mode, filters=f)
             dt = time.perf_counter() - t0
             assert resp.mode == mode and (resp.results or mode == "text"), (q, mode)
             return dt
 
-        labels = ["visual", "hybrid", "hybrid_with_sentence_vectors", "text"]
-        lat: dict[str, list[float]] = {label: [] for label in labels}
-        for i, q in enumerate(queries):
-            # Alternate the order so neither mode always runs first (caches, CPU frequency).
-            order = labels if i % 2 == 0 else labels[::-1]
-            for label in order:
-                mode = "hybrid" if label.startswith("hybrid") else label
-                lat[label].append(timed(q, mode, semantic=label == "hybrid_with_sentence_vectors"))
-        out["latency"] = {label: stats(v) for label, v in lat.items()}
-        out["added_over_visual"] = {
-            label: stats([a - b for a, b in zip(lat[label], lat["visual"], strict=True)])
-            for label in ("hybrid", "hybrid_with_sentence_vectors")
-        }
-
-        # Where hybrid's extra time goes, per query (same queries, same run).
-        ti = svc.text_index
-        assert ti is not None
-        os.environ["ILLUSTRA_TEXT_SEMANTIC_SEARCH"] = "on"
-        parts: dict[str, list[float]] = {
-            "minilm_query_embedding": [],
-            "keyword_bm25_top300": [],
-            "semantic_hnsw_top300": [],
-        }
-        for q in queries:
-            minilm.clear_cache()
-            t0 = time.perf_counter()
-            v = ti.embed_query(q)
-            t1 = time.perf_counter()
-            ti.keyword_ranking(q, 300, None)
-            t2 = time.perf_counter()
-            ti.semantic_ranking(v, 300, None)
-            t3 = time.perf_counter()
-            parts["minilm_query_embedding"].append(t1 - t0)
-            parts["keyword_bm25_top300"].append(t2 - t1)
-            parts["semantic_hnsw_top300"].append(t3 - t2)
-        out["hybrid_parts"] = {k: stats(v) for k, v in parts.items()}
-
-        # Filters behave the same in every mode; their cost, for hybrid vs visual.
-        filt: dict[str, dict[str, dict[str, float]]] = {}
-        for label, f in {
-            "year_1850_1860": Filters(year_from=1850, year_to=1860),
-            "place_london": Filters(fields={"place": "London"}),
-        }.items():
-            lv, lh = [], []
-            for q in queries[:60]:
-                lv.append(timed(q, "visual", semantic=False, f=f))
-                lh.append(timed(q, "hybrid", semantic=False, f=f))
-            filt[label] = {
-                "visual": stats(lv),
-                "hybrid": stats(lh),
-                "added": stats([h - v for h, v in zip(lh, lv, strict=True)]),
+        def measure() -> dict:
+            res: dict = {}
+            labels = ["visual", "hybrid", "hybrid_with_sentence_vectors", "text"]
+            lat: dict[str, list[float]] = {label: [] for label in labels}
+            for i, q in enumerate(queries):
+                # Alternate the order so neither mode always runs first (caches, CPU frequency).
+                order = labels if i % 2 == 0 else labels[::-1]
+                for label in order:
+                    mode = "hybrid" if label.startswith("hybrid") else label
+                    lat[label].append(timed(q, mode, semantic=label == "hybrid_with_sentence_vectors"))
+            res["latency"] = {label: stats(v) for label, v in lat.items()}
+            res["added_over_visual"] = {
+                label: stats([a - b for a, b in zip(lat[label], lat["visual"], strict=True)])
+                for label in ("hybrid", "hybrid_with_sentence_vectors")
             }
-        out["filtered"] = filt
+
+            # Where hybrid's extra time goes, per query (same queries, same run).
+            os.environ["ILLUSTRA_TEXT_SEMANTIC_SEARCH"] = "on"
+            parts: dict[str, list[float]] = {
+                "minilm_query_embedding": [],
+                "keyword_bm25_top300": [],
+                "semantic_hnsw_top300": [],
+            }
+            for q in queries:
+                minilm.clear_cache()
+                ti.keywords.clear_cache()
+                t0 = time.perf_counter()
+                v = ti.embed_query(q)
+                t1 = time.perf_counter()
+                ti.keyword_ranking(q, 300, None)
+                t2 = time.perf_counter()
+                ti.semantic_ranking(v, 300, None)
+                t3 = time.perf_counter()
+                parts["minilm_query_embedding"].append(t1 - t0)
+                parts["keyword_bm25_top300"].append(t2 - t1)
+                parts["semantic_hnsw_top300"].append(t3 - t2)
+            res["hybrid_parts"] = {k: stats(v) for k, v in parts.items()}
+
+            # Filters behave the same in every mode; their cost, for hybrid vs visual.
+            filt: dict[str, dict[str, dict[str, float]]] = {}
+            for label, f in {
+                "year_1850_1860": Filters(year_from=1850, year_to=1860),
+                "place_london": Filters(fields={"place": "London"}),
+            }.items():
+                lv, lh = [], []
+                for q in queries[:60]:
+                    lv.append(timed(q, "visual", semantic=False, f=f))
+                    lh.append(timed(q, "hybrid", semantic=False, f=f))
+                filt[label] = {
+                    "visual": stats(lv),
+                    "hybrid": stats(lh),
+                    "added": stats([h - v for h, v in zip(lh, lv, strict=True)]),
+                }
+            res["filtered"] = filt
+            return res
+
+        # Two thread set-ups, same queries. torch and faiss each bring their own OpenMP runtime; with
+        # both multi-threaded, their spinning threads starve each other on a small machine and a
+        # short query takes MiniLM ~500 ms instead of ~13 ms. One query gains nothing from intra-op
+        # threads, so a search server can run both single-threaded (torch_threads=1).
+        import faiss
+        import torch
+
+        defaults = (torch.get_num_threads(), faiss.omp_get_max_threads())
+        out["default_threads"] = {"torch": defaults[0], "faiss": defaults[1]}
+        out["runs"] = {}
+        for label, (t_threads, f_threads) in (
+            ("default_threads", defaults),
+            ("single_thread_inference", (1, 1)),
+        ):
+            torch.set_num_threads(t_threads)
+            faiss.omp_set_num_threads(f_threads)
+            out["runs"][label] = measure()
+            print(label, json.dumps(out["runs"][label]["added_over_visual"]), flush=True)
+        torch.set_num_threads(defaults[0])
+        faiss.omp_set_num_threads(defaults[1])
         out["machine"]["load_avg_end"] = os.getloadavg()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")

@@ -25,6 +25,7 @@ def _stamps(root: Path) -> dict[str, object]:
         "ingested": src["ingested"],
         "embedded": m["embeddings"]["lite"]["updated"],
         "indexed": m["indexes"]["lite"]["built"],
+        "text_indexed": m["text_index"]["built"],
         "vectors_mtime": (root / "embeddings" / "lite" / "vectors.npy").stat().st_mtime_ns,
         "data": sorted(p.name for p in (root / "data").iterdir()),
     }
@@ -41,7 +42,7 @@ def test_demo_builds_then_reuses_every_stage(tmp_path):
     root = tmp_path / "demo"
     first = _demo(root)
     assert first.exit_code == 0, first.output
-    for stage in ("ingest", "embed", "index"):
+    for stage in ("ingest", "embed", "index", "text"):
         assert any(line.split()[:2] == [stage, "built"] for line in first.stdout.splitlines()), first.stdout
     assert '"a cat"' in first.stdout and "  1. " in first.stdout
     assert first.stdout.rstrip().endswith(f"collection: {root}")
@@ -55,7 +56,7 @@ def test_demo_builds_then_reuses_every_stage(tmp_path):
     second = _demo(root)
     assert second.exit_code == 0, second.output
     assert "everything was already built; nothing was redone" in second.stdout
-    for stage in ("ingest", "embed", "index"):
+    for stage in ("ingest", "embed", "index", "text"):
         assert any(line.split()[:2] == [stage, "reused"] for line in second.stdout.splitlines())
     assert _stamps(root) == before  # nothing was re-ingested, re-embedded or re-indexed
 
@@ -65,9 +66,9 @@ def test_demo_builds_then_reuses_every_stage(tmp_path):
     assert third.exit_code == 0, third.output
     assert any(line.split()[:2] == ["index", "built"] for line in third.stdout.splitlines())
     after = _stamps(root)
-    assert {k: after[k] for k in ("ingested", "embedded", "vectors_mtime")} == {
-        k: before[k] for k in ("ingested", "embedded", "vectors_mtime")
-    }
+    kept = ("ingested", "embedded", "vectors_mtime", "text_indexed")
+    assert {k: after[k] for k in kept} == {k: before[k] for k in kept}
+    assert any(line.split()[:2] == ["text", "reused"] for line in third.stdout.splitlines())
 
 
 def _missing_package_env(tmp_path: Path, monkeypatch) -> Path:

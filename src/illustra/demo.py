@@ -125,6 +125,18 @@ def index_current(coll: Collection, model: str) -> bool:
     return int(info.get("count", -1)) == int(emb.get("count", -2))
 
 
+def text_index_current(coll: Collection) -> bool:
+    """The catalogue text index exists and describes the collection's current rows."""
+    from .textindex import fingerprint, has_text_metadata, text_dir
+
+    info = coll.manifest.get("text_index")
+    if not info:
+        return not has_text_metadata(coll)
+    return (text_dir(coll) / "textindex.json").is_file() and info.get("fingerprint") == fingerprint(
+        coll, coll.text_fields
+    )
+
+
 def build_demo(
     root: str | Path | None = None,
     *,
@@ -137,7 +149,11 @@ def build_demo(
     png_root: Path | None = None,
     svg_root: Path | None = None,
 ) -> DemoBuild:
-    """Ingest, embed and index the Open Clip Art demo collection, reusing finished stages."""
+    """Ingest, embed and index the Open Clip Art demo collection, reusing finished stages.
+
+    ``after_index(collection)`` builds any further indexes (the CLI passes `illustra index`'s
+    hooks); it runs whenever the catalogue text index is missing or out of date.
+    """
     root = Path(root) if root is not None else default_collection_dir()
     build = DemoBuild(collection=root, model=model)
 
@@ -151,7 +167,7 @@ def build_demo(
     )
     if report.skipped:
         build.stages.append(
-            Stage("ingest", "reused", _since(t), f"{report.selected} images already ingested")
+            Stage("ingest", "reused", _since(t), f"{len(Collection(root))} images already ingested")
         )
     else:
         detail = f"{report.added} images added"
@@ -190,9 +206,17 @@ def build_demo(
         from .index import build_index
 
         info = build_index(coll, model)
-        if after_index is not None:
-            after_index(Collection(root))
         build.stages.append(Stage("index", "built", _since(t), f"{info['count']} vectors ({info['kind']})"))
+
+    if after_index is not None:
+        # The other indexes `illustra index` builds (the catalogue text index for hybrid search).
+        coll = Collection(root)
+        t = time.perf_counter()
+        if text_index_current(coll):
+            build.stages.append(Stage("text", "reused", _since(t), "catalogue text index present"))
+        else:
+            after_index(coll)
+            build.stages.append(Stage("text", "built", _since(t), "catalogue text index"))
     return build
 
 

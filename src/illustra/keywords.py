@@ -160,6 +160,10 @@ class KeywordIndex:
                 self._cache.popitem(last=False)
         return total
 
+    def clear_cache(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
     def ranking(
         self, stems: Sequence[str], n: int, allowed_rows: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:

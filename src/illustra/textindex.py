@@ -138,8 +138,11 @@ def has_text_metadata(collection: Collection) -> bool:
 
 def fingerprint(collection: Collection, fields: Sequence[str]) -> str:
     """Changes when rows are added or replaced, or the text fields change."""
+    # Ingests that added or replaced nothing (a re-run of the same source) leave the text as it was.
     sources = [
-        (s.get("ingested"), s.get("added"), s.get("replaced")) for s in collection.manifest.get("sources", [])
+        (s.get("ingested"), s.get("added"), s.get("replaced"))
+        for s in collection.manifest.get("sources", [])
+        if s.get("added") or s.get("replaced")
     ]
     payload = json.dumps({"n": len(collection), "fields": list(fields), "sources": sources}, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:20]
@@ -253,6 +256,14 @@ def _build_semantic(
                 pass
         todo.append((s, e, rows, docs, digest))
 
+    old = (_read_info(text_dir(collection)) or {}).get("semantic") or {}
+    if (
+        not todo
+        and old.get("model") == model
+        and old.get("grid") == len(grid)
+        and (sem / "index.faiss").exists()
+    ):
+        return dict(old)  # every chunk as it was: the consolidated vectors and index still hold
     dim = 0
     bar = _bar(sum(len(t[2]) for t in todo), f"text index: sentence vectors ({model})", "doc", progress)
     try:
@@ -275,7 +286,7 @@ def _build_semantic(
             os.replace(tmp, chunk_dir / _chunk_name(s, e))
     finally:
         bar.close()
-    return _consolidate_semantic(collection, chunk_dir, grid, model, dim)
+    return {**_consolidate_semantic(collection, chunk_dir, grid, model, dim), "grid": len(grid)}
 
 
 def _consolidate_semantic(

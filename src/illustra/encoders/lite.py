@@ -13,8 +13,14 @@ the class's names, embedded by the text tower). An image's vector is the probabi
 of the bank rows of its most likely classes; a query's vector is the text tower's embedding. Both
 live in the text tower's space, so inner product ranks images for a query.
 
-The recipe (prompts, synonyms, truncation, temperature, ...) was chosen on a dev split of the Open
-Clip Art queries by ``benchmarks/tune_lite.py``; see ``benchmarks/results/lite_quality.json``.
+Class names, WordNet lemmas, glosses and basic-level categories come from
+``data/imagenet_classes.tsv`` (rebuilt by ``benchmarks/build_lite_classes.py``); the class bank
+for the default recipe ships precomputed in ``data/lite_class_bank.npz``. The recipe (names,
+prompts, truncation, temperature, ...) was chosen on a dev split of the Open Clip Art queries by
+``benchmarks/tune_lite.py``; see ``benchmarks/results/lite_quality.json``.
+
+``embed_images_visual`` exposes the image tower's pooled 1280-d features: for "more like this"
+they beat the 384-d vectors clearly (mAP@100 0.169 vs 0.104 in the same benchmark).
 """
 
 from __future__ import annotations
@@ -25,7 +31,8 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
@@ -49,6 +56,10 @@ SIDE = 224
 _MEAN = 127.0
 _STD = 128.0
 _BATCH = 32
+# Up to this many sentences (a search query) are embedded on one thread: splitting a dozen tokens
+# across threads costs more in synchronisation than it saves, and on a busy machine it raised the
+# 95th-percentile query latency from ~20 ms to ~500 ms (benchmarks/results/lite_quality.json).
+_SMALL_TEXT_BATCH = 8
 
 
 @dataclass(frozen=True)
@@ -107,7 +118,7 @@ class Recipe:
     # How a query is embedded: the mean of the query filled into each template ("{}" = as-is).
     query_templates: tuple[str, ...] = ("{}",)
     # Image preprocessing: "pad" (whole image on a white square), "margin" (the same with a white
-    # border), "grey" (pad, in greyscale) or "crop" (central crop).
+    # border) or "grey" (pad, in greyscale).
     preprocess: str = "pad"
 
     def key(self) -> dict[str, Any]:
@@ -130,13 +141,15 @@ FORMAT_CLASSES = {
     "n07565083": "menu",
 }
 
-# Chosen by benchmarks/tune_lite.py on the dev half of the Open Clip Art queries.
+# Chosen by benchmarks/tune_lite.py (coordinate ascent on the tune half of the Open Clip Art dev
+# queries); the table and the search log are in benchmarks/results/lite_quality.json.
 DEFAULT_RECIPE = Recipe(
     templates=("a picture of {}",),
-    names="first_lemma",
-    top_t=0,
-    temperature=1.0,
-    query_templates=("{}",),
+    names="name",
+    top_t=20,
+    temperature=2.0,
+    drop_format_classes=True,
+    query_templates=("a picture of {}",),
     preprocess="pad",
 )
 
@@ -213,29 +226,21 @@ def conse(
 
 
 def preprocess(im: Image.Image, mode: str = "pad", side: int = SIDE) -> np.ndarray:
-    """PIL image -> float32 (3, side, side) array scaled as the network was trained."""
-    im = im.convert("RGB") if im.mode != "RGB" else im
-    w, h = im.size
-    if mode == "grey":
-        im = im.convert("L").convert("RGB")
-    if mode in ("pad", "margin", "grey"):
-        # Clip art and book illustrations are often whole objects on blank paper: keep all of it.
-        scale = (side * (0.8 if mode == "margin" else 1.0)) / max(w, h)
-        nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-        small = im.resize((nw, nh), Image.Resampling.BICUBIC, reducing_gap=3.0)
-        canvas = Image.new("RGB", (side, side), (255, 255, 255))
-        canvas.paste(small, ((side - nw) // 2, (side - nh) // 2))
-        im = canvas
-    elif mode == "crop":
-        # The classic ImageNet evaluation: shorter side to side/0.875, central square crop.
-        scale = round(side / 0.875) / min(w, h)
-        nw, nh = max(side, round(w * scale)), max(side, round(h * scale))
-        im = im.resize((nw, nh), Image.Resampling.BICUBIC, reducing_gap=3.0)
-        left, top = (nw - side) // 2, (nh - side) // 2
-        im = im.crop((left, top, left + side, top + side))
-    else:
+    """PIL image -> float32 (3, side, side) array scaled as the network was trained.
+
+    The whole image is kept, letterboxed on white: book illustrations and clip art are often a
+    whole object on blank paper, and a central crop would cut it (it also upscales, since images
+    arrive already shrunk to ``image_side``)."""
+    if mode not in ("pad", "margin", "grey"):
         raise ValueError(f"unknown preprocess mode {mode!r}")
-    arr = (np.asarray(im, np.float32) - _MEAN) / _STD
+    im = im.convert("L" if mode == "grey" else "RGB").convert("RGB")
+    w, h = im.size
+    scale = side * (0.8 if mode == "margin" else 1.0) / max(w, h)
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    small = im.resize((nw, nh), Image.Resampling.BICUBIC, reducing_gap=3.0)
+    canvas = Image.new("RGB", (side, side), (255, 255, 255))
+    canvas.paste(small, ((side - nw) // 2, (side - nh) // 2))
+    arr = (np.asarray(canvas, np.float32) - _MEAN) / _STD
     return np.ascontiguousarray(arr.transpose(2, 0, 1))
 
 
@@ -344,7 +349,7 @@ class LiteEncoder:
             return np.zeros((0, self.dim), np.float32)
         import torch
 
-        with self._lock, torch.inference_mode():
+        with self._lock, torch.inference_mode(), _few_threads(len(sentences) <= _SMALL_TEXT_BATCH):
             vecs = self._text_model.encode(
                 list(sentences), batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False
             )
@@ -409,6 +414,22 @@ class LiteEncoder:
         p = np.exp(z - z.max())
         p /= p.sum()
         return [(self.classes[i].name, float(p[i])) for i in np.argsort(-p)[:k]]
+
+
+@contextmanager
+def _few_threads(active: bool) -> Iterator[None]:
+    """Run torch on one intra-op thread inside the block, restoring the setting after."""
+    import torch
+
+    before = torch.get_num_threads()
+    if not active or before <= 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _fold_batchnorm(model: Any) -> Any:
