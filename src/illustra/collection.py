@@ -115,6 +115,7 @@ class Collection:
             raise CollectionError(f"{self.root}/data is unreadable: {exc}") from exc
         self._ids: np.ndarray | None = None
         self._id_to_row: dict[str, int] | None = None
+        self._meta_table: Any = None
 
     # -- creation -------------------------------------------------------------------------
     @classmethod
@@ -264,15 +265,18 @@ class Collection:
         return {k: v for k, v in rec.items() if k not in INTERNAL_COLUMNS}
 
     def metadata_many(self, rows: list[int]) -> list[dict[str, Any]]:
+        """Metadata of a page of rows, in the order given.
+
+        Zero-copy one-row slices: ``take`` over a memory-mapped table of thousands of record
+        batches costs far more than the handful of rows a results page needs.
+        """
         if not rows:
             return []
-        cols = [c for c in self.dataset.column_names if c not in INTERNAL_COLUMNS]
         table = self.dataset.data.table if hasattr(self.dataset.data, "table") else self.dataset.data
-        sub = self.dataset.select_columns(cols).select(rows) if self.dataset._indices is not None else None
-        if sub is not None:
-            return sub.to_list()
-        taken = table.select(cols).take(rows)
-        return taken.to_pylist()
+        if self._meta_table is None:
+            self._meta_table = table.select([c for c in table.column_names if c not in INTERNAL_COLUMNS])
+        t = self._meta_table
+        return [t.slice(int(r), 1).to_pylist()[0] for r in rows]
 
     def image_bytes(self, row: int) -> bytes | None:
         """The stored bounded-size copy, or the original file when only a path was kept."""

