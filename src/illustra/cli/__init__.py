@@ -54,11 +54,6 @@ def main(verbose: bool) -> None:
 
 
 for _name in COMMAND_MODULES:
-    try:
-        _mod = importlib.import_module(f"{__name__}.{_name}")
-    except ModuleNotFoundError as _exc:
-        if _exc.name != f"{__name__}.{_name}":
-            raise
-        continue
+    _mod = importlib.import_module(f"{__name__}.{_name}")
     for _cmd in _mod.commands:
         main.add_command(_cmd)
