@@ -12,6 +12,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 from illustra.encoders import register_encoder  # noqa: E402
 
+from .browserkit import browser, page  # noqa: E402, F401 - fixtures for the browser tests
 from .fakes import FakeEncoder  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -16,21 +14,11 @@ from illustra.api import RunningServer, create_app, serve_in_thread
 from illustra.encoders import register_encoder
 
 from .apikit import build_web_collection
-from .conftest import ARTIFACTS
+from .browserkit import shot
 from .fakes import FakeEncoder, solid
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-SHOTS = ARTIFACTS / "screenshots"
 
 
 @pytest.fixture(scope="module")
@@ -43,35 +31,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     running.stop()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        pytest.skip("chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    pg = context.new_page()
-    problems: list[str] = []
-    pg.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    pg.on("pageerror", lambda e: problems.append(str(e)))
-    pg.set_default_timeout(10_000)
-    yield pg
-    context.close()
-    # No script errors and no content-security-policy violations on any page visited.
-    assert [p for p in problems if "status of 4" not in p] == []
 
 
-def shot(page: Any, name: str, full: bool = True) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full)
 
 
 def result_ids(page: Any) -> list[str]:

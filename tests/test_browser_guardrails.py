@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -20,15 +18,12 @@ from illustra.guardrails import terms as gterms
 from illustra.guardrails.feedback import FeedbackStore
 from illustra.index import build_index
 
-from .conftest import ARTIFACTS
+from .browserkit import shot
 from .fakes import FakeEncoder, solid
 from .searchkit import build_colour_collection
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
-SHOTS = ARTIFACTS / "screenshots"
 
 
 @pytest.fixture(scope="module")
@@ -46,35 +41,10 @@ def server(coll_root: Path) -> Iterator[RunningServer]:
     running.stop()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        pytest.skip("chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    pg = context.new_page()
-    problems: list[str] = []
-    pg.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    pg.on("pageerror", lambda e: problems.append(str(e)))
-    pg.set_default_timeout(10_000)
-    yield pg
-    context.close()
-    # No script errors or content-security-policy violations (refusals answer 403 on purpose).
-    assert [p for p in problems if "status of 4" not in p] == []
 
 
-def shot(page: Any, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"guardrails-{name}.png"), full_page=True)
 
 
 def face_png() -> bytes:
@@ -91,7 +61,7 @@ def test_content_note_block_and_language_notice(page, server):
     notes = page.locator(".notices").inner_text()
     assert "Content note: 'savage' has long been used to dehumanise people" in notes
     assert page.locator("[data-results] > li").count() > 0  # a note, not a refusal
-    shot(page, "content-note")
+    shot(page, "guardrails-content-note")
 
     slur = str(gterms.shipped()["terms"]["slur"][0])
     page.goto(server.url + "/search?q=" + slur)
@@ -102,7 +72,7 @@ def test_content_note_block_and_language_notice(page, server):
 
     page.goto(server.url + "/search?q=le+chat+rouge")
     assert "evaluated in English" in page.locator(".notices").inner_text()
-    shot(page, "language-notice")
+    shot(page, "guardrails-language-notice")
 
 
 def test_face_upload_is_refused_with_an_explanation(page, server):
@@ -112,7 +82,7 @@ def test_face_upload_is_refused_with_an_explanation(page, server):
     alert = page.locator(".alert-refused").inner_text()
     assert "a face dominates" in alert and "out of scope" in alert
     assert page.locator("[data-results] > li").count() == 0
-    shot(page, "face-refused")
+    shot(page, "guardrails-face-refused")
     # A picture of something else is searched as usual.
     buf = io.BytesIO()
     solid("green", (120, 90)).save(buf, format="PNG")
@@ -132,11 +102,11 @@ def test_report_a_result_and_the_owner_hides_it(page, server, coll_root):
     first.get_by_text("Report this result").click()
     first.get_by_label("Why?").select_option("offensive or harmful")
     first.get_by_label("Details").fill("a caption I object to")
-    shot(page, "report-form")
+    shot(page, "guardrails-report-form")
     first.get_by_role("button", name="Send report").click()
     page.wait_for_url(re.compile(r"/items/.+/report$"))
     assert "your report was recorded" in page.locator("h1").inner_text()
-    shot(page, "report-sent")
+    shot(page, "guardrails-report-sent")
     page.get_by_role("link", name="Back to the results").click()
     page.wait_for_url(re.compile(r"/search\?q=something\+blue$"))
 
@@ -158,7 +128,7 @@ def test_about_page_states_missing_evaluation_then_shows_it(page, server, coll_r
     statement = page.locator("[data-no-evaluation]").inner_text()
     assert statement.startswith("No in-domain evaluation has been run for this model on this collection.")
     assert "Surveillance and facial recognition, always." in page.locator("[data-model-card]").inner_text()
-    shot(page, "about-no-evaluation")
+    shot(page, "guardrails-about-no-evaluation")
 
     coll = Collection(coll_root)
     labels = {f"{c}/{j:02d}": c for c in ("red", "green", "blue", "yellow") for j in range(6)}
@@ -170,4 +140,4 @@ def test_about_page_states_missing_evaluation_then_shows_it(page, server, coll_r
     assert result["measured"] in text and "accuracy 100.0%" in text
     page.wait_for_function("document.querySelector('img.eval-figure').naturalWidth > 0")
     assert page.locator(".eval-table tbody tr").count() == 4
-    shot(page, "about-evaluation")
+    shot(page, "guardrails-about-evaluation")

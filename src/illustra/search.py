@@ -167,14 +167,17 @@ class SearchService:
             raise BadInput(f"the query is {len(query)} characters; the limit is {MAX_QUERY_CHARS}")
         return self.encoder.embed_texts([query])[0]
 
-    def embed_image(self, image: Image.Image | bytes | str | Path) -> np.ndarray:
+    def query_image(self, image: Image.Image | bytes | str | Path) -> Image.Image:
+        """Decode a query image (uploaded bytes, a file, or a PIL image) through the safe decoder."""
+        side = max(self.encoder.image_side * 2, 256)
         if isinstance(image, bytes):
-            im = images.decode(image, max_side=max(self.encoder.image_side * 2, 256))
-        elif isinstance(image, (str, Path)):
-            im = images.open_image(image, max_side=max(self.encoder.image_side * 2, 256))
-        else:
-            im = image.convert("RGB")
-        return self.encoder.embed_images([im])[0]
+            return images.decode(image, max_side=side)
+        if isinstance(image, (str, Path)):
+            return images.open_image(image, max_side=side)
+        return image.convert("RGB")
+
+    def embed_image(self, image: Image.Image | bytes | str | Path) -> np.ndarray:
+        return self.encoder.embed_images([self.query_image(image)])[0]
 
     def search_text(
         self,
@@ -224,12 +227,7 @@ class SearchService:
         self, image: Image.Image | bytes | str | Path, k: int = 10, offset: int = 0, filters: Filters | None = None
     ) -> SearchResponse:
         _check_paging(k, offset)
-        if isinstance(image, bytes):
-            im = images.decode(image, max_side=max(self.encoder.image_side * 2, 256))
-        elif isinstance(image, (str, Path)):
-            im = images.open_image(image, max_side=max(self.encoder.image_side * 2, 256))
-        else:
-            im = image.convert("RGB")
+        im = self.query_image(image)
         self.guardrails.check_upload(im)
         vec = self.embed_image(im)
         return self._respond(vec, k, offset, filters, kind="image")
