@@ -4,7 +4,7 @@
 
 Builds a synthetic collection (real BL titles, authors and places sampled from the 500k manifest;
 clustered 384-d unit vectors standing in for picture embeddings), its picture index, and its text
-index: real SQLite FTS5 keywords, and sentence vectors that are random unit vectors standing in for
+index: the real BM25 keyword index (bm25s), and sentence vectors that are random unit vectors standing in for
 MiniLM document vectors (embedding 100k documents with MiniLM on this machine's CPUs takes hours;
 search cost does not depend on the vectors' values). Queries are embedded for real: the picture side
 by a stand-in 384-d encoder (a hash of the query, ~0 ms, so "visual" is the search step itself),
