@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 from typing import Any
 
@@ -49,6 +50,9 @@ def main(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(message)s", stream=sys.stderr
     )
+    if not verbose:
+        # Model libraries draw their own "loading weights" bars; Illustra shows its own progress.
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     for noisy in ("httpx", "datasets", "transformers", "sentence_transformers", "urllib3", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING if verbose else logging.ERROR)
 
