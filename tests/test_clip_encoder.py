@@ -67,7 +67,10 @@ def test_clip_image_and_text_vectors_are_unit_float32(tiny_clip_dir: Path) -> No
     assert enc.embed_texts([]).shape == (0, 16)
 
 
-def test_clip_vectors_are_deterministic_across_loads_and_batching(tiny_clip_dir: Path) -> None:
+def test_clip_vectors_are_deterministic_across_loads_and_batching(
+    tiny_clip_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ILLUSTRA_CPU_PRECISION", "fp32")
     pics = _pictures()
     a = ClipEncoder(str(tiny_clip_dir))
     b = ClipEncoder(str(tiny_clip_dir))
@@ -79,6 +82,22 @@ def test_clip_vectors_are_deterministic_across_loads_and_batching(tiny_clip_dir:
     np.testing.assert_allclose(together, alone, atol=1e-5)
     t_batch = a.embed_texts(["ship", "an engraving of a cathedral and a bridge"])
     np.testing.assert_allclose(t_batch[0], a.embed_texts(["ship"])[0], atol=1e-5)
+
+
+def test_bf16_inference_agrees_with_fp32(tiny_clip_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pics = _pictures()
+    monkeypatch.setenv("ILLUSTRA_CPU_PRECISION", "fp32")
+    full = ClipEncoder(str(tiny_clip_dir))
+    monkeypatch.setenv("ILLUSTRA_CPU_PRECISION", "bf16")
+    half = ClipEncoder(str(tiny_clip_dir))
+    assert half.describe()["precision"] == "bfloat16 autocast"
+    a, b = full.embed_images(pics), half.embed_images(pics)
+    _assert_unit_rows(b, 4, 16)
+    assert float(np.min(np.sum(a * b, axis=1))) > 0.99
+    t = np.sum(full.embed_texts(["a red ship"]) * half.embed_texts(["a red ship"]))
+    assert float(t) > 0.99
+    # Still deterministic within one precision.
+    np.testing.assert_array_equal(b, half.embed_images(pics))
 
 
 def test_prepared_path_matches_embed_images(tiny_clip_dir: Path) -> None:

@@ -61,6 +61,11 @@ SETTINGS: dict[str, Setting] = {
         Setting("face_min_fraction", 0.08, "A detected face covering at least this fraction of an upload counts as dominating it."),
         Setting("terms_file", "", "JSON or CSV file of sensitive query terms (action note/block/off) overriding the shipped list."),
         Setting("language_notice", True, "With guardrails on: tell users of non-English queries that the model was evaluated in English."),
+        Setting(
+            "cpu_precision",
+            "auto",
+            "CLIP inference on CPU: 'fp32', 'bf16', or 'auto' (bf16 where the CPU computes it natively).",
+        ),
         Setting("host", "127.0.0.1", "Address `illustra serve` binds to."),
         Setting("port", 8000, "Port `illustra serve` listens on."),
         Setting("openclipart_dir", "/usr/share/openclipart", "Where the Debian openclipart-png/-svg packages keep their png/ and svg/ folders (used by `illustra demo`)."),

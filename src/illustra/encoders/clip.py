@@ -243,6 +243,23 @@ def _embedding_dim(config: Any) -> int:
     return int(config.hidden_size)
 
 
+def _cpu_bf16() -> bool:
+    """Whether CPU inference runs in bfloat16 (autocast): about twice the throughput of float32 on
+    CPUs with native bf16 (AVX512-BF16, AMX), with vectors that agree to ~0.999 cosine."""
+    choice = str(settings.get("cpu_precision")).lower()
+    if choice in {"fp32", "float32"}:
+        return False
+    import torch
+
+    try:
+        native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        native = False
+    if choice in {"bf16", "bfloat16"}:
+        return True
+    return native
+
+
 def _available_cores() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -271,9 +288,12 @@ class ClipEncoder:
             if torch.get_num_threads() != threads:
                 torch.set_num_threads(threads)
             dtype = torch.float32
+            self._autocast = _cpu_bf16()
         else:
             # Half precision is the usual way to run CLIP on a GPU: twice the speed, same rankings.
             dtype = torch.float16 if self.device.type == "cuda" else torch.float32
+        if self.device.type != "cpu":
+            self._autocast = False
         self._dtype = dtype
         self.model = model.to(device=self.device, dtype=dtype).eval()
         self.processor = processor
@@ -303,7 +323,7 @@ class ClipEncoder:
             "source": self.config_name,
             "image_side": self.image_side,
             "device": self.device.type,
-            "precision": str(self._dtype).replace("torch.", ""),
+            "precision": "bfloat16 autocast" if self._autocast else str(self._dtype).replace("torch.", ""),
         }
 
     # -- images -------------------------------------------------------------------------------
@@ -376,7 +396,7 @@ class ClipEncoder:
             if t.is_floating_point():
                 t = t.to(self._dtype)
             tensors[k] = t.to(self.device, non_blocking=True)
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self._autocast):
             fn = self.model.get_image_features if kind == "image" else self.model.get_text_features
             out = fn(**tensors)
             # transformers 5 returns a model output whose pooler_output is the embedding; 4.x a tensor.
