@@ -156,7 +156,12 @@ class SearchService:
 
     @property
     def filterable_fields(self) -> list[str]:
-        return [f for f in self.collection.metadata_fields if f not in NOT_FILTERABLE]
+        # Paths and URLs identify files, not categories a reader would filter by.
+        return [
+            f
+            for f in self.collection.metadata_fields
+            if f not in NOT_FILTERABLE and not f.endswith(("_path", "_url"))
+        ]
 
     # -- queries --------------------------------------------------------------------------
     def embed_text(self, query: str) -> np.ndarray:
