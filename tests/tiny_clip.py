@@ -60,6 +60,10 @@ def _quiet_transformers() -> None:
     transformers.utils.logging.disable_progress_bar()
 
 
+# Both towers of both tiny models: two layers of width 32, enough to exercise every code path.
+_TINY_TOWER = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2}
+
+
 def build_tiny_clip(path: Path, *, seed: int = 0, projection_dim: int = 16) -> Path:
     """Write a tiny random CLIP (ViT, 32 px input, 8 px patches) with tokenizer and processor."""
     import torch
@@ -73,23 +77,13 @@ def build_tiny_clip(path: Path, *, seed: int = 0, projection_dim: int = 16) -> P
     config = CLIPConfig(
         text_config={
             "vocab_size": len(tokenizer),
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 2,
+            **_TINY_TOWER,
             "max_position_embeddings": 16,
             "bos_token_id": bos,
             "eos_token_id": eos,
             "pad_token_id": eos,
         },
-        vision_config={
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 2,
-            "image_size": 32,
-            "patch_size": 8,
-        },
+        vision_config=dict(_TINY_TOWER, image_size=32, patch_size=8),
         projection_dim=projection_dim,
     )
     torch.manual_seed(seed)
@@ -112,23 +106,13 @@ def build_tiny_siglip(path: Path, *, seed: int = 0) -> Path:
     config = SiglipConfig(
         text_config={
             "vocab_size": len(tokenizer),
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 2,
+            **_TINY_TOWER,
             "max_position_embeddings": 16,
             "bos_token_id": eos,
             "eos_token_id": eos,
             "pad_token_id": eos,
         },
-        vision_config={
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 2,
-            "image_size": 32,
-            "patch_size": 8,
-        },
+        vision_config=dict(_TINY_TOWER, image_size=32, patch_size=8),
     )
     torch.manual_seed(seed)
     SiglipModel(config).save_pretrained(path)
