@@ -42,7 +42,7 @@ def test_demo_builds_then_reuses_every_stage(tmp_path):
     root = tmp_path / "demo"
     first = _demo(root)
     assert first.exit_code == 0, first.output
-    for stage in ("ingest", "embed", "index", "text"):
+    for stage in ("ingest", "embed", "index", "similar", "text"):
         assert any(line.split()[:2] == [stage, "built"] for line in first.stdout.splitlines()), first.stdout
     assert '"a cat"' in first.stdout and "  1. " in first.stdout
     assert first.stdout.rstrip().endswith(f"collection: {root}")
@@ -51,12 +51,15 @@ def test_demo_builds_then_reuses_every_stage(tmp_path):
     assert src["complete"] and src["limit"] == LIMIT
     assert src["added"] + sum(src["image_failures"].values()) == LIMIT
     assert coll.manifest["embeddings"]["lite"]["count"] == len(coll)
+    # The picture-only companion space answers "more like this".
+    assert coll.manifest["embeddings"]["lite-visual"]["image_only"] is True
+    assert coll.manifest["indexes"]["lite-visual"]["dim"] == 1280
     before = _stamps(root)
 
     second = _demo(root)
     assert second.exit_code == 0, second.output
     assert "everything was already built; nothing was redone" in second.stdout
-    for stage in ("ingest", "embed", "index", "text"):
+    for stage in ("ingest", "embed", "index", "similar", "text"):
         assert any(line.split()[:2] == [stage, "reused"] for line in second.stdout.splitlines())
     assert _stamps(root) == before  # nothing was re-ingested, re-embedded or re-indexed
 

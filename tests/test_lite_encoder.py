@@ -133,3 +133,17 @@ def test_class_table_is_complete() -> None:
     assert len(classes) == 1000
     assert classes[281].wnid == "n02123045" and "tabby" in classes[281].lemmas
     assert all(c.name and c.lemmas and c.gloss for c in classes)
+
+
+def test_lite_visual_is_a_picture_only_companion(cat: Image.Image, dog: Image.Image) -> None:
+    from illustra.encoders import similarity_model_of
+
+    assert similarity_model_of("lite") == "lite-visual"
+    visual = load_encoder("lite-visual")
+    assert visual.name == "lite-visual" and visual.dim == 1280
+    vecs = visual.embed_images([cat, dog, cat])
+    assert vecs.shape == (3, 1280) and vecs.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(vecs[0], vecs[2], atol=1e-6)
+    with pytest.raises(BadInput, match="pictures with pictures"):
+        visual.embed_texts(["a cat"])

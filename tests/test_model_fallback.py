@@ -61,4 +61,7 @@ def test_cli_embed_falls_back_and_records_lite(tmp_path: Path) -> None:
     notices = [line for line in proc.stderr.splitlines() if MISSING in line]
     assert len(notices) == 1 and "lite" in notices[0]
     manifest = json.loads((coll / "manifest.json").read_text())
-    assert list(manifest["embeddings"]) == ["lite"] and manifest["embeddings"]["lite"]["count"] == 3
+    assert manifest["embeddings"]["lite"]["count"] == 3
+    # lite brings its picture-only space for "more like this"; it never becomes the default model.
+    assert manifest["embeddings"]["lite-visual"]["image_only"] is True
+    assert set(manifest["embeddings"]) == {"lite", "lite-visual"}

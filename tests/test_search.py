@@ -144,3 +144,54 @@ def test_cli_errors_are_one_line(tmp_path, coll):
     assert r.exit_code == 5 and "embedded with fake" in r.stderr
     r = CliRunner().invoke(main, ["search", "--collection", str(coll.root)])
     assert r.exit_code == 2 and "exactly one" in r.stderr
+
+
+class BrightnessEncoder:
+    """A picture-only companion space for the fake model: pictures by brightness alone (red and blue
+    plates are equally bright here, so they are neighbours, unlike in the fake model's colour space)."""
+
+    name = "fake-visual"
+    dim = 2
+    image_side = 64
+
+    def embed_images(self, images):
+        out = []
+        for im in images:
+            b = float(np.asarray(im.convert("RGB"), np.float32).mean()) / 255.0
+            out.append([np.cos(b * np.pi / 2), np.sin(b * np.pi / 2)])
+        return np.asarray(out, np.float32)
+
+    def embed_texts(self, texts):
+        raise BadInput("picture-only")
+
+    def describe(self):
+        return {"image_only": True, "similarity_for": "fake"}
+
+
+def test_picture_queries_use_the_companion_space(tmp_path):
+    from illustra.embed import embed_collection
+    from illustra.encoders import register_encoder
+
+    register_encoder("fake-visual", BrightnessEncoder)
+    root = tmp_path / "c"
+    c = build_colour_collection(root)
+    build_index(c, "fake")
+    plain = SearchService(Collection(root)).search_like("red/00", k=10)
+    assert [h.id.split("/")[0] for h in plain.results[:5]] == ["red"] * 5  # colour space: reds first
+    # Embedded but not yet indexed: the model's own space still answers.
+    embed_collection(Collection(root), BrightnessEncoder(), progress=False)
+    svc = SearchService(Collection(root))
+    assert svc.model == "fake"  # a picture-only space never becomes the default model
+    assert "space" not in svc.search_like("red/00", k=3).results[0].explain
+    build_index(Collection(root), "fake-visual")
+    svc = SearchService(Collection(root))
+    like = svc.search_like("red/00", k=10)
+    assert all(h.explain["space"] == "fake-visual" for h in like.results)
+    assert "blue" in {h.id.split("/")[0] for h in like.results}  # as bright as red
+    assert "red/00" not in [h.id for h in like.results]
+    by_picture = svc.search_image(solid("blue", (64, 64)), k=12)
+    assert {h.id.split("/")[0] for h in by_picture.results} >= {"blue", "red"}
+    # Text still goes to the model's own space.
+    text = svc.search_text("yellow", k=6)
+    assert [h.id.split("/")[0] for h in text.results] == ["yellow"] * 6
+    assert "space" not in text.results[0].explain

@@ -208,6 +208,8 @@ def build_demo(
         info = build_index(coll, model)
         build.stages.append(Stage("index", "built", _since(t), f"{info['count']} vectors ({info['kind']})"))
 
+    _similarity_stage(build, root, model, progress)
+
     if after_index is not None:
         # The other indexes `illustra index` builds (the catalogue text index for hybrid search).
         coll = Collection(root)
@@ -218,6 +220,29 @@ def build_demo(
             after_index(coll)
             build.stages.append(Stage("text", "built", _since(t), "catalogue text index"))
     return build
+
+
+def _similarity_stage(build: Any, root: Path, model: str, progress: bool) -> None:
+    """The model's picture-only space for "more like this" (lite: lite-visual), embedded and indexed."""
+    from .encoders import load_encoder, similarity_model_of
+
+    t = time.perf_counter()
+    companion = similarity_model_of(model)
+    if companion is None:
+        return
+    coll = Collection(root)
+    if embedding_complete(coll, companion) and index_current(coll, companion):
+        build.stages.append(Stage("similar", "reused", _since(t), f"{companion} index present"))
+        return
+    from .embed import embed_collection
+    from .index import build_index
+
+    if not embedding_complete(coll, companion):
+        embed_collection(coll, load_encoder(companion), progress=progress)
+    info = build_index(Collection(root), companion)
+    build.stages.append(
+        Stage("similar", "built", _since(t), f"{info['count']} {companion} vectors ({info['kind']})")
+    )
 
 
 def _since(t: float) -> float:

@@ -244,13 +244,27 @@ class EmbeddingStore:
         return int(len(rows_kept))
 
 
-def embedded_models(collection: Collection) -> list[str]:
-    return [m for m, e in collection.manifest.get("embeddings", {}).items() if e.get("complete")]
+def embedded_models(collection: Collection, *, searchable_only: bool = False) -> list[str]:
+    """Models with complete embeddings; ``searchable_only`` leaves out picture-only companion
+    spaces (they answer picture queries for another model, never text)."""
+    return [
+        m
+        for m, e in collection.manifest.get("embeddings", {}).items()
+        if e.get("complete") and not (searchable_only and e.get("image_only"))
+    ]
+
+
+def similarity_companion(collection: Collection, model: str) -> str | None:
+    """The complete picture-only embedding recorded as the companion of ``model``, if any."""
+    for m, e in collection.manifest.get("embeddings", {}).items():
+        if e.get("complete") and e.get("image_only") and e.get("similarity_for") == model:
+            return m
+    return None
 
 
 def pick_model(collection: Collection, requested: str | None) -> str:
     """Which embedding to search: the requested model, else the collection's only/first one."""
-    models = embedded_models(collection)
+    models = embedded_models(collection, searchable_only=requested is None)
     if requested is not None:
         if requested not in models:
             if models:

@@ -16,9 +16,9 @@ from PIL import Image
 
 from . import images
 from .collection import Collection
-from .embedding_store import pick_model
+from .embedding_store import pick_model, similarity_companion
 from .encoders import Encoder, load_encoder
-from .errors import BadInput, ItemNotFound, ModelMismatch, NotEmbedded
+from .errors import BadInput, IndexMissing, ItemNotFound, ModelMismatch, NotEmbedded
 from .filters import NOT_FILTERABLE, FilterEngine, Filters
 from .guardrails import Guardrails
 from .index import VectorIndex, load_index
@@ -92,6 +92,7 @@ class SearchService:
             self.model, self._not_embedded = "", exc
         self._encoder = encoder
         self._index: VectorIndex | None = None
+        self._picture_space: tuple[str, VectorIndex] | None | bool = False  # False: not looked up yet
         self._lock = threading.Lock()
         table = self.collection.dataset.data
         table = getattr(table, "table", table)
@@ -128,6 +129,26 @@ class SearchService:
                 if self._index is None:
                     self._index = load_index(self.collection, self.model)
         return self._index
+
+    def picture_space(self) -> tuple[str, VectorIndex, Encoder]:
+        """The space picture-to-picture queries use: a picture-only companion embedding of the
+        model (e.g. ``lite-visual`` beside ``lite``) when it is embedded and indexed, else the
+        model's own."""
+        if self._picture_space is False:
+            with self._lock:
+                if self._picture_space is False:
+                    found: tuple[str, VectorIndex] | None = None
+                    companion = similarity_companion(self.collection, self.model) if self.model else None
+                    if companion is not None:
+                        try:
+                            found = (companion, load_index(self.collection, companion))
+                        except IndexMissing:
+                            found = None  # embedded but not indexed yet: the model's own space answers
+                    self._picture_space = found
+        if isinstance(self._picture_space, tuple):
+            name, index = self._picture_space
+            return name, index, load_encoder(name, fallback=False)
+        return self.model, self.index, self.encoder
 
     @property
     def text_index(self) -> TextIndex | None:
@@ -234,8 +255,9 @@ class SearchService:
         _check_paging(k, offset)
         im = self.query_image(image)
         self.guardrails.check_upload(im)
-        vec = self.embed_image(im)
-        return self._respond(vec, k, offset, filters, kind="image")
+        space, index, encoder = self.picture_space()
+        vec = encoder.embed_images([im])[0]
+        return self._respond(vec, k, offset, filters, kind="image", index=index, space=space)
 
     def search_like(
         self, item_id: str, k: int = 10, offset: int = 0, filters: Filters | None = None
@@ -243,17 +265,21 @@ class SearchService:
         """"More like this": the item's stored vector is the query; the item itself is left out."""
         _check_paging(k, offset)
         row = self.collection.row_of(item_id)
-        pos = self.index.position_of_row(row)
+        space, index, _ = self.picture_space()
+        pos = index.position_of_row(row)
         if pos is None:
             raise ItemNotFound(f"item {item_id!r} has no image embedding (no image, or it could not be decoded)")
-        vec = np.asarray(self.index.vectors[pos], dtype=np.float32)
+        vec = np.asarray(index.vectors[pos], dtype=np.float32)
         f = filters or Filters()
         f = Filters(f.year_from, f.year_to, dict(f.fields), f.title_contains, f.exclude_ids | {item_id})
-        return self._respond(vec, k, offset, f, kind="like", query=item_id)
+        return self._respond(vec, k, offset, f, kind="like", query=item_id, index=index, space=space)
 
-    def vector_ranking(self, vec: np.ndarray, n: int, filters: Filters | None) -> tuple[np.ndarray, np.ndarray]:
-        """Top ``n`` (scores, dataset rows) for a query vector under filters."""
-        index = self.index
+    def vector_ranking(
+        self, vec: np.ndarray, n: int, filters: Filters | None, index: VectorIndex | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``n`` (scores, dataset rows) for a query vector under filters, in ``index``
+        (default: the model's own)."""
+        index = index if index is not None else self.index
         row_mask = self.row_mask(filters)
         allowed = None if row_mask is None else row_mask[index.rows]
         scores, pos = index.search(vec, n, allowed)
@@ -274,15 +300,26 @@ class SearchService:
             return None
 
     def _respond(
-        self, vec: np.ndarray, k: int, offset: int, filters: Filters | None, *, kind: str, query: str | None = None
+        self,
+        vec: np.ndarray,
+        k: int,
+        offset: int,
+        filters: Filters | None,
+        *,
+        kind: str,
+        query: str | None = None,
+        index: VectorIndex | None = None,
+        space: str | None = None,
     ) -> SearchResponse:
         f = filters or Filters()
-        scores, rows = self.vector_ranking(vec, offset + k + 1, f)
+        scores, rows = self.vector_ranking(vec, offset + k + 1, f, index)
         has_more = len(rows) > offset + k
         scores, rows = scores[offset : offset + k], rows[offset : offset + k]
         hits = self.hits(rows.tolist(), scores.tolist(), offset)
         for h in hits:
             h.explain = {"visual_score": round(float(h.score), 6)}
+            if space and space != self.model:
+                h.explain["space"] = space
         return SearchResponse(
             results=hits,
             kind=kind,

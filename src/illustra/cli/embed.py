@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from .. import settings
@@ -30,6 +32,13 @@ from .common import collection_option, echo_json, notice
     help="Rows per resumable chunk [setting embed_chunk_rows].",
 )
 @click.option("--no-progress", is_flag=True, help="Do not show the progress bar.")
+@click.option(
+    "--similarity/--no-similarity",
+    default=True,
+    show_default=True,
+    help="Also embed the model's picture-only space for 'more like this' and search by picture, "
+    "where it has one (lite: lite-visual).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def embed_cmd(
     collection_dir: str,
@@ -38,6 +47,7 @@ def embed_cmd(
     workers: int | None,
     chunk_rows: int | None,
     no_progress: bool,
+    similarity: bool,
     as_json: bool,
 ) -> None:
     """Embed every image of a collection not yet embedded with the model.
@@ -47,21 +57,34 @@ def embed_cmd(
     """
     from ..collection import Collection
     from ..embed import embed_collection
-    from ..encoders import load_encoder
+    from ..encoders import load_encoder, similarity_model_of
 
     collection = Collection(collection_dir)
     encoder = load_encoder(model, notify=notice)
-    summary = embed_collection(
-        collection,
-        encoder,
-        batch_size=batch_size,
-        workers=workers,
-        chunk_rows=chunk_rows,
-        progress=not no_progress,
-    )
+    encoders = [encoder]
+    companion = similarity_model_of(encoder)
+    if similarity and companion:
+        encoders.append(load_encoder(companion))
+    summaries = [
+        embed_collection(
+            collection,
+            enc,
+            batch_size=batch_size,
+            workers=workers,
+            chunk_rows=chunk_rows,
+            progress=not no_progress,
+        )
+        for enc in encoders
+    ]
     if as_json:
-        echo_json(summary.as_dict())
+        docs = [s.as_dict() for s in summaries]
+        echo_json(docs[0] if len(docs) == 1 else {**docs[0], "similarity": docs[1]})
         return
+    for summary in summaries:
+        _report(summary)
+
+
+def _report(summary: Any) -> None:
     parts = [f"embedded {summary.embedded} images with {summary.model} in {summary.seconds:.1f} s"]
     if summary.embedded:
         parts[0] += f" ({summary.images_per_s:.1f} images/s)"

@@ -13,7 +13,15 @@ from .. import settings
 from ..errors import ModelUnavailable
 from .base import Encoder, l2_normalise, model_slug
 
-__all__ = ["Encoder", "l2_normalise", "model_slug", "load_encoder", "register_encoder", "resolve_model_name"]
+__all__ = [
+    "Encoder",
+    "l2_normalise",
+    "model_slug",
+    "load_encoder",
+    "register_encoder",
+    "resolve_model_name",
+    "similarity_model_of",
+]
 
 log = logging.getLogger("illustra")
 
@@ -32,7 +40,25 @@ def _lite() -> Encoder:
     return LiteEncoder()
 
 
+def _lite_visual() -> Encoder:
+    from .lite import LiteEncoder, LiteVisualEncoder
+
+    lite = load_encoder("lite")
+    assert isinstance(lite, LiteEncoder)
+    return LiteVisualEncoder(lite)
+
+
 register_encoder("lite", _lite)
+register_encoder("lite-visual", _lite_visual)
+
+
+# Picture-only companion spaces: picture-to-picture queries for the key model rank better there.
+_SIMILARITY: dict[str, str] = {"lite": "lite-visual"}
+
+
+def similarity_model_of(model: str | Encoder) -> str | None:
+    """The picture-only companion space a model offers for picture-to-picture queries, if any."""
+    return _SIMILARITY.get(model if isinstance(model, str) else model.name)
 
 
 def resolve_model_name(spec: str | None) -> str:

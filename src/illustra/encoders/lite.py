@@ -471,3 +471,25 @@ def _write_bank(path: Path, key: str, bank: np.ndarray) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         log.info("lite encoder: could not cache the class bank in %s: %s", path.parent, exc)
+
+
+class LiteVisualEncoder:
+    """The lite image tower's pooled features: a picture-only space for "more like this" and
+    search by picture, embedded beside ``lite`` (mAP@100 0.169 vs 0.104 for picture-to-picture
+    queries on Open Clip Art). It has no text side."""
+
+    name = "lite-visual"
+    dim = LiteEncoder.visual_dim
+    image_side = SIDE
+
+    def __init__(self, lite: LiteEncoder) -> None:
+        self._lite = lite
+
+    def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
+        return self._lite.embed_images_visual(images)
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        raise BadInput("'lite-visual' compares pictures with pictures; search text with the 'lite' model")
+
+    def describe(self) -> dict[str, Any]:
+        return {"image_only": True, "similarity_for": "lite"}
