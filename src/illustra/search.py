@@ -80,6 +80,7 @@ class SearchService:
         *,
         encoder: Encoder | None = None,
         guardrails: bool | None = None,
+        picture_companion: bool = True,
     ) -> None:
         self.collection = collection if isinstance(collection, Collection) else Collection(collection)
         self._not_embedded: NotEmbedded | None = None
@@ -92,7 +93,8 @@ class SearchService:
             self.model, self._not_embedded = "", exc
         self._encoder = encoder
         self._index: VectorIndex | None = None
-        self._picture_space: tuple[str, VectorIndex] | None | bool = False  # False: not looked up yet
+        # False: not looked up yet; None: the model's own space answers picture queries.
+        self._picture_space: tuple[str, VectorIndex] | None | bool = False if picture_companion else None
         self._lock = threading.Lock()
         table = self.collection.dataset.data
         table = getattr(table, "table", table)
