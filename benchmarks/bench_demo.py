@@ -26,7 +26,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 QUERIES = HERE.parents[1] / "shared" / "bench" / "openclipart" / "dev_queries.jsonl"
-STAGES = {"packages", "ingest", "embed", "index", "text"}
+STAGES = {"packages", "ingest", "embed", "index", "similar", "text"}
 ILLUSTRA = [sys.executable, "-c", "from illustra.cli import main; main()"]
 
 
