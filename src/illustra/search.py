@@ -132,7 +132,7 @@ class SearchService:
                     self._index = load_index(self.collection, self.model)
         return self._index
 
-    def picture_space(self) -> tuple[str, VectorIndex, Encoder]:
+    def picture_space(self) -> tuple[str, VectorIndex]:
         """The space picture-to-picture queries use: a picture-only companion embedding of the
         model (e.g. ``lite-visual`` beside ``lite``) when it is embedded and indexed, else the
         model's own."""
@@ -148,9 +148,8 @@ class SearchService:
                             found = None  # embedded but not indexed yet: the model's own space answers
                     self._picture_space = found
         if isinstance(self._picture_space, tuple):
-            name, index = self._picture_space
-            return name, index, load_encoder(name, fallback=False)
-        return self.model, self.index, self.encoder
+            return self._picture_space
+        return self.model, self.index
 
     @property
     def text_index(self) -> TextIndex | None:
@@ -257,7 +256,8 @@ class SearchService:
         _check_paging(k, offset)
         im = self.query_image(image)
         self.guardrails.check_upload(im)
-        space, index, encoder = self.picture_space()
+        space, index = self.picture_space()
+        encoder = self.encoder if space == self.model else load_encoder(space, fallback=False)
         vec = encoder.embed_images([im])[0]
         return self._respond(vec, k, offset, filters, kind="image", index=index, space=space)
 
@@ -267,7 +267,7 @@ class SearchService:
         """"More like this": the item's stored vector is the query; the item itself is left out."""
         _check_paging(k, offset)
         row = self.collection.row_of(item_id)
-        space, index, _ = self.picture_space()
+        space, index = self.picture_space()
         pos = index.position_of_row(row)
         if pos is None:
             raise ItemNotFound(f"item {item_id!r} has no image embedding (no image, or it could not be decoded)")
