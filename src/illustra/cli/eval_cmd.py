@@ -106,7 +106,7 @@ def eval_cmd(
         )
     if queries_path is None:
         raise click.UsageError("give --queries (judged queries) or --taxonomy (labelled items)")
-    from ..eval.retrieval import format_table, run_retrieval_eval, save_result
+    from ..eval.retrieval import format_table, run_retrieval_eval
     from ..mode_eval import annotate, compare_modes, format_comparison, parse_modes
 
     modes = parse_modes(mode)
@@ -118,10 +118,7 @@ def eval_cmd(
             for line in res.get("notices", []):
                 notice(f"notice ({res['mode']}): {line}")
             if save:
-                try:
-                    notice(f"saved {save_result(collection_dir, res)}")
-                except OSError as exc:
-                    notice(f"could not save the result into the collection: {exc.strerror or exc}")
+                _save(collection_dir, res)
         if as_json:
             echo_json(both)
         else:
@@ -136,15 +133,21 @@ def eval_cmd(
     if result.get("caveat"):
         notice(f"caveat: {result['caveat']}")
     if save:
-        try:
-            path = save_result(collection_dir, result)
-            notice(f"saved {path}")
-        except OSError as exc:
-            notice(f"could not save the result into the collection: {exc.strerror or exc}")
+        _save(collection_dir, result)
     if as_json:
         echo_json(result)
     else:
         click.echo(format_table(result))
+
+
+def _save(collection_dir: str, result: dict) -> None:
+    """Store a result in the collection (for the web app); a read-only collection only warns."""
+    from ..eval.retrieval import save_result
+
+    try:
+        notice(f"saved {save_result(collection_dir, result)}")
+    except OSError as exc:
+        notice(f"could not save the result into the collection: {exc.strerror or exc}")
 
 
 commands = [eval_cmd]
