@@ -50,9 +50,9 @@ from illustra.collection import Collection  # noqa: E402
 from illustra.encoders import register_encoder  # noqa: E402
 from illustra.encoders.base import l2_normalise  # noqa: E402
 from illustra.encoders.minilm import text_encoder  # noqa: E402
-from illustra.filters import Filters  # noqa: E402
 from illustra.index import build_index  # noqa: E402
 from illustra.search import SearchService  # noqa: E402
+from illustra.search.filters import Filters  # noqa: E402
 from illustra.textindex import STOPWORDS, build_text_index  # noqa: E402
 
 MODEL = "synthetic-384"

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from illustra import settings
-from illustra.mode_eval import compare_modes
+from illustra.eval.modes import compare_modes
 
 HERE = Path(__file__).resolve().parent
 QUERIES = HERE.parents[1] / "shared" / "bench" / "openclipart" / "dev_queries.jsonl"

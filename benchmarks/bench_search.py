@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthetic import clustered_vectors, synthetic_collection  # noqa: E402
 
 from illustra.collection import Collection  # noqa: E402
-from illustra.filters import Filters  # noqa: E402
 from illustra.index import build_index, load_index  # noqa: E402
 from illustra.search import SearchService  # noqa: E402
+from illustra.search.filters import Filters  # noqa: E402
 
 
 def pct(xs: list[float], p: float) -> float:

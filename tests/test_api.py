@@ -24,6 +24,7 @@ from illustra.cli import main
 from illustra.encoders import register_encoder
 from illustra.errors import BadInput
 from illustra.index import build_index
+from illustra.search.limits import MAX_K, MAX_OFFSET, MAX_QUERY_CHARS
 
 from .apikit import ODD_IDS, build_web_collection
 from .fakes import FakeEncoder, solid
@@ -133,17 +134,17 @@ def test_text_modes_fall_back_with_a_notice(client):
     ("params", "words"),
     [
         ({"q": "red", "k": "0"}, ["k"]),
-        ({"q": "red", "k": "101"}, ["k", "100"]),
+        ({"q": "red", "k": str(MAX_K + 1)}, ["k", str(MAX_K)]),
         ({"q": "red", "k": "abc"}, ["k", "integer"]),
         ({"q": "red", "k": "99999999999999999999999"}, ["k"]),
         ({"q": "red", "offset": "-1"}, ["offset"]),
-        ({"q": "red", "offset": "10001"}, ["offset"]),
+        ({"q": "red", "offset": str(MAX_OFFSET + 1)}, ["offset"]),
         ({"q": ""}, ["empty"]),
         ({"q": "   "}, ["empty"]),
         ({}, ["q"]),
-        ({"q": "x" * 501}, ["q"]),
+        ({"q": "x" * (MAX_QUERY_CHARS + 1)}, ["q"]),
         ({"q": "red", "colour": "red"}, ["colour", "filterable fields", "place"]),
-        ({"q": "red", "year_from": "1900", "year_to": "1800"}, ["year_from", "after"]),
+        ({"q": "red", "year_from": "1900", "year_to": "1800"}, ["first year", "after", "year_to"]),
         ({"q": "red", "year_from": "eighteen"}, ["year_from"]),
         ({"q": "red", "mode": "telepathy"}, ["mode"]),
         ({"q": "red", "place": "x" * 400}, ["place"]),
@@ -351,7 +352,7 @@ def test_upload_errors(client, monkeypatch):
     not_image = client.post("/api/search/image", files={"image": ("x.png", b"hello, I am text", "image/png")})
     assert_error(not_image, 422, "bad_image")
     bad_k = client.post(
-        "/api/search/image", files={"image": ("q.png", png(), "image/png")}, params={"k": 101}
+        "/api/search/image", files={"image": ("q.png", png(), "image/png")}, params={"k": MAX_K + 1}
     )
     assert_error(bad_k, 422, "bad_input", "k")
     unknown = client.post(
@@ -507,7 +508,7 @@ def test_page_empty_state_and_bad_input(client):
     empty = client.get("/search", params={"q": "red", "year_from": "2500"})
     assert empty.status_code == 200 and "No results" in empty.text
     bad = client.get("/search", params={"q": "red", "year_from": "1900", "year_to": "1800"})
-    assert bad.status_code == 422 and "is after year_to" in bad.text
+    assert bad.status_code == 422 and "is after the last year" in bad.text
     gone = client.get("/search", params={"upload": "not-a-token"})
     assert gone.status_code == 422 and "upload it again" in gone.text
     assert client.get("/items/no/such/item").status_code == 404

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from illustra.errors import BadInput
-from illustra.fusion import fuse, minmax, parse_weights, rrf, tied_ranks, weighted
+from illustra.search.fusion import fuse, minmax, parse_weights, rrf, tied_ranks, weighted
 
 
 def test_rrf_matches_hand_computed_scores_and_order():

@@ -9,9 +9,9 @@ from click.testing import CliRunner
 from illustra.cli import main
 from illustra.collection import Collection
 from illustra.errors import BadInput, IndexMissing, ItemNotFound, ModelMismatch, NotEmbedded
-from illustra.filters import Filters
 from illustra.index import build_index, load_index
 from illustra.search import SearchService
+from illustra.search.filters import Filters
 
 from .fakes import solid
 from .searchkit import build_colour_collection

@@ -5,7 +5,8 @@ import pytest
 
 from illustra.collection import Collection
 from illustra.highlight import highlight_terms, highlight_words, to_html
-from illustra.textindex import build_text_index, load_text_index, query_terms
+from illustra.search.catalogue import load_text_index
+from illustra.textindex import build_text_index, query_terms
 
 from .conftest import BL_SAMPLE
 from .fakes import FakeEncoder

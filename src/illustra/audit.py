@@ -95,7 +95,7 @@ def run_audit(
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Search every probe (pictures only, guardrails off) and collect the top ``k`` results."""
-    from .search import SearchService
+    from .search import Mode, SearchService
 
     if not 1 <= k <= 50:
         raise BadInput(f"k must be between 1 and 50, got {k}")
@@ -108,7 +108,7 @@ def run_audit(
     for g in groups:
         rows = []
         for probe in g.probes:
-            resp = service.search_text(probe, k=k, mode="visual")
+            resp = service.search_text(probe, k=k, mode=Mode.VISUAL)
             rows.append(
                 {
                     "probe": probe,

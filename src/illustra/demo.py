@@ -253,12 +253,12 @@ def example_results(
     root: str | Path, model: str, queries: Sequence[str] = EXAMPLE_QUERIES, k: int = 5
 ) -> list[dict[str, Any]]:
     """Top ``k`` results of a few example queries, as ``{"query", "results", "notices"}``."""
-    from .search import SearchService
+    from .search import Mode, SearchService
 
     service = SearchService(root, model)
     out = []
     for q in queries:
-        resp = service.search_text(q, k=k, mode="visual")
+        resp = service.search_text(q, k=k, mode=Mode.VISUAL)
         out.append(
             {
                 "query": q,

@@ -14,7 +14,7 @@ source, e.g. the BL Flickr preset uses title, first author, place and publisher)
     text/textindex.json    what was built (fields, counts, model); mirrored in the manifest
 
 The text ranking is the reciprocal rank fusion of the keyword and the semantic rankings (see
-fusion.py). Queries are cut into words, stop words dropped, and matched as index terms: no user
+search/fusion.py); ``search/catalogue.py`` answers queries. Queries are cut into words, stop words dropped, and matched as index terms: no user
 input is ever interpreted as search syntax.
 """
 
@@ -25,7 +25,6 @@ import json
 import logging
 import os
 import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -33,11 +32,10 @@ from typing import Any
 
 import numpy as np
 
-from . import fusion, settings
+from . import settings
 from .collection import Collection, now_iso, write_json_atomic
-from .errors import BadInput, CollectionError
-from .highlight import clean_text, fold, highlight_words, matched_words
-from .keywords import KeywordIndex, build_keyword_index, stem
+from .highlight import clean_text, fold
+from .keywords import build_keyword_index, stem
 from .keywords import words as split_words
 
 log = logging.getLogger("illustra")
@@ -90,19 +88,6 @@ def query_stems(query: str) -> list[str]:
     return list(dict.fromkeys(stem(t) for t in query_terms(query)))
 
 
-def _field_weights(fields: Sequence[str]) -> dict[str, float]:
-    spec = str(settings.get("text_field_weights") or "")
-    custom: dict[str, float] = {}
-    for part in spec.split(","):
-        name, sep, value = part.partition("=")
-        if sep:
-            try:
-                custom[name.strip()] = float(value)
-            except ValueError:
-                raise BadInput(f"text_field_weights: {part.strip()!r} is not FIELD=NUMBER") from None
-    return {f: float(custom.get(f, DEFAULT_FIELD_WEIGHTS.get(f, 1.0))) for f in fields}
-
-
 # -- documents --------------------------------------------------------------------------------
 def _table(collection: Collection) -> Any:
     table = collection.dataset.data
@@ -152,13 +137,9 @@ def semantic_wanted(collection: Collection, requested: bool | None) -> bool:
     """Build sentence vectors? Explicit choice, else setting ``text_semantic`` (auto: small collections)."""
     if requested is not None:
         return requested
-    mode = str(settings.get("text_semantic")).strip().lower()
-    if mode in ("on", "true", "yes", "1"):
-        return True
-    if mode in ("off", "false", "no", "0"):
-        return False
+    mode = settings.get("text_semantic")
     if mode != "auto":
-        raise BadInput(f"text_semantic must be auto, on or off, not {mode!r}")
+        return bool(mode == "on")
     return len(collection) <= int(settings.get("text_semantic_auto_max"))
 
 
@@ -386,9 +367,10 @@ def build_text_index(
     return info
 
 
-def index_hook(collection: Collection, notice: Callable[[str], None]) -> None:
-    """``illustra index`` hook: build the text index when the collection has text metadata."""
-    info = build_text_index(collection)
+def index_hook(collection: Collection, notice: Callable[[str], None], semantic: bool | None = None) -> None:
+    """``illustra index`` hook: build the text index when the collection has text metadata;
+    ``semantic`` overrides the ``text_semantic`` setting."""
+    info = build_text_index(collection, semantic=semantic)
     if info is None:
         notice("no catalogue text (title, creator, ...) in this collection: text index not built")
         return
@@ -400,225 +382,9 @@ def index_hook(collection: Collection, notice: Callable[[str], None]) -> None:
         f"text index: {kw['docs']} items with text in {', '.join(info['fields'])}; "
         f"keywords (BM25){state}, {how}; {info['build_seconds']} s"
     )
-    auto = str(settings.get("text_semantic")).strip().lower() == "auto"
+    auto = semantic is None and settings.get("text_semantic") == "auto"
     if not sem and auto and not semantic_wanted(collection, None):
         notice(
             f"sentence vectors were skipped for {len(collection)} items (more than text_semantic_auto_max); "
             "run 'illustra index --text-semantic' to build them"
         )
-
-
-# -- searching --------------------------------------------------------------------------------
-class TextIndex:
-    """Ranks dataset rows by how well their catalogue text matches a query. Thread-safe."""
-
-    def __init__(self, collection: Collection, info: dict[str, Any]) -> None:
-        self.collection = collection
-        self.info = info
-        self.fields: list[str] = list(info["fields"])
-        self.weights = _field_weights(self.fields)
-        self.path = text_dir(collection) / "keyword"
-        self._lock = threading.Lock()
-        self._keywords: KeywordIndex | None = None
-        sem = info.get("semantic") or None
-        self.semantic_model: str | None = sem["model"] if sem else None
-        self._semantic: Any = None
-        self._encoder: Any = None
-        self.stale = info.get("fingerprint") != fingerprint(collection, collection.text_fields)
-
-    # -- parts, loaded on first use -------------------------------------------------------
-    @property
-    def keywords(self) -> KeywordIndex:
-        if self._keywords is None:
-            with self._lock:
-                if self._keywords is None:
-                    self._keywords = KeywordIndex(self.path, self.weights)
-        return self._keywords
-
-    @property
-    def semantic(self) -> Any:
-        """The sentence-vector index (an index.VectorIndex), or None when it was not built."""
-        if self._semantic is None and self.semantic_model is not None:
-            with self._lock:
-                if self._semantic is None:
-                    self._semantic = self._load_semantic()
-        return self._semantic
-
-    def _load_semantic(self) -> Any:
-        import faiss
-
-        from .index import VectorIndex
-
-        sem = text_dir(self.collection) / "semantic"
-        meta = self.info["semantic"]
-        try:
-            index = faiss.read_index(str(sem / "index.faiss"), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
-        except RuntimeError:
-            index = faiss.read_index(str(sem / "index.faiss"))
-        return VectorIndex(
-            model=str(meta["model"]),
-            kind=str(meta["kind"]),
-            dim=int(meta["dim"]),
-            index=index,
-            vectors=np.load(sem / "vectors.npy", mmap_mode="r"),
-            rows=np.load(sem / "rows.npy"),
-            params=dict(meta.get("params", {})),
-        )
-
-    @property
-    def semantic_enabled(self) -> bool:
-        """Sentence vectors were built and the ``text_semantic_search`` setting allows them."""
-        return self.semantic_model is not None and bool(settings.get("text_semantic_search"))
-
-    def embed_query(self, query: str) -> np.ndarray:
-        if self._encoder is None:
-            self._encoder = semantic_encoder(str(self.semantic_model))
-        enc = self._encoder
-        if hasattr(enc, "embed_query"):
-            return np.asarray(enc.embed_query(query), np.float32)
-        return np.asarray(enc.embed_texts([query])[0], np.float32)
-
-    def warm(self) -> None:
-        self.keywords.ranking(query_stems("warm"), 1, None)
-        if self.semantic_enabled:
-            _ = self.semantic
-            self.embed_query("warm up")
-
-    # -- rankings ---------------------------------------------------------------------------
-    def keyword_ranking(
-        self, query: str, n: int, allowed_rows: np.ndarray | None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Top ``n`` (weighted BM25 scores, higher is better; rows) among ``allowed_rows`` (a row mask)."""
-        stems = query_stems(query)
-        if not stems or n <= 0:
-            return np.zeros(0, np.float32), np.zeros(0, np.int64)
-        return self.keywords.ranking(stems, n, allowed_rows)
-
-    def semantic_ranking(
-        self, query_vec: np.ndarray, n: int, allowed_rows: np.ndarray | None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Top ``n`` (cosine, rows) of the sentence vectors among ``allowed_rows``."""
-        sem = self.semantic
-        if sem is None or n <= 0:
-            return np.zeros(0, np.float32), np.zeros(0, np.int64)
-        allowed = None if allowed_rows is None else _mask_at(allowed_rows, sem.rows)
-        scores, pos = sem.search(query_vec, n, allowed)
-        return scores, sem.rows[pos]
-
-    def rank(
-        self,
-        query: str,
-        n: int,
-        allowed_rows: np.ndarray | None,
-        *,
-        query_vec: np.ndarray | None = None,
-    ) -> tuple[np.ndarray, np.ndarray, dict[int, dict[str, Any]]]:
-        """Top ``n`` (scores, rows, per-row details) for ``query`` among ``allowed_rows`` (a row mask).
-
-        The keyword and semantic rankings are fused by RRF with the ``text_weights`` setting;
-        ``query_vec`` is the query's sentence vector when the caller already has it.
-        """
-        kw_scores, kw_rows = self.keyword_ranking(query, n, allowed_rows)
-        lists: dict[str, tuple[np.ndarray, np.ndarray]] = {"keyword": (kw_rows, kw_scores)}
-        if self.semantic_enabled:
-            vec = self.embed_query(query) if query_vec is None else query_vec
-            sem_scores, sem_rows = self.semantic_ranking(vec, n, allowed_rows)
-            lists["semantic"] = (sem_rows, sem_scores)
-        weights = fusion.parse_weights(str(settings.get("text_weights")), ["keyword", "semantic"])
-        fused = fusion.fuse(
-            "rrf",
-            {name: (rows.tolist(), scores.tolist()) for name, (rows, scores) in lists.items()},
-            weights,
-            int(settings.get("rrf_k")),
-        )[:n]
-        raw = {
-            name: dict(zip(rows.tolist(), scores.tolist(), strict=True))
-            for name, (rows, scores) in lists.items()
-        }
-        details: dict[int, dict[str, Any]] = {}
-        for f in fused:
-            d: dict[str, Any] = {}
-            for name in lists:
-                d[f"{name}_score"] = raw[name].get(f.item)
-                d[f"{name}_rank"] = f.ranks.get(name)
-            details[int(f.item)] = d
-        return (
-            np.asarray([f.score for f in fused], np.float32),
-            np.asarray([f.item for f in fused], np.int64),
-            details,
-        )
-
-    # -- explanations -----------------------------------------------------------------------
-    def explain(self, query: str, rows: Sequence[int]) -> dict[int, dict[str, Any]]:
-        """For each row whose fields hold a word of the query: its BM25 score, the matched words
-        (all, and per field) and each matched field as highlighted segments."""
-        ordered = query_stems(query)
-        stems = set(ordered)
-        rows = [int(r) for r in rows]
-        if not stems or not rows:
-            return {}
-        scores = self.keywords.scores(ordered)  # the ranking's scores, from the cache
-        # One zero-copy slice per row: ``take`` on a table of thousands of chunks copies whole columns.
-        table = _table(self.collection).select(self.fields)
-        recs = [table.slice(r, 1).to_pylist()[0] for r in rows]
-        values = {f: [rec[f] for rec in recs] for f in self.fields}
-        out: dict[int, dict[str, Any]] = {}
-        for i, row in enumerate(rows):
-            highlights = {}
-            by_field: dict[str, list[str]] = {}
-            for name in self.fields:
-                text = clean_text(values[name][i])
-                if not text:
-                    continue
-                segs = highlight_words(text, lambda w: stem(w) in stems)
-                found = matched_words(segs)
-                if found:
-                    highlights[name] = segs
-                    by_field[name] = found
-            if by_field:
-                out[row] = {
-                    "keyword_score": round(float(scores[row]), 6) if row < len(scores) else None,
-                    "matched_terms": list(dict.fromkeys(w for ws in by_field.values() for w in ws)),
-                    "matched_fields": by_field,
-                    "highlights": highlights,
-                }
-        return out
-
-    def semantic_scores(self, query_vec: np.ndarray, rows: Sequence[int]) -> dict[int, float]:
-        """Exact cosine of the query's sentence vector with each row's document (rows with a vector)."""
-        sem = self.semantic
-        out: dict[int, float] = {}
-        if sem is None:
-            return out
-        for r in rows:
-            pos = sem.position_of_row(int(r))
-            if pos is not None:
-                out[int(r)] = float(np.asarray(sem.vectors[pos], np.float32) @ query_vec)
-        return out
-
-
-def _mask_at(mask: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """``mask[rows]``, treating rows past the end of the mask as not allowed."""
-    inside = rows < len(mask)
-    out = np.zeros(len(rows), dtype=bool)
-    out[inside] = mask[rows[inside]]
-    return out
-
-
-def load_text_index(collection: Collection) -> TextIndex | None:
-    """The collection's text index, or None when it has none."""
-    d = text_dir(collection)
-    meta_path = d / "textindex.json"
-    if not meta_path.is_file() or not (d / "keyword" / "keyword.json").is_file():
-        return None
-    try:
-        info = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CollectionError(f"{meta_path} is unreadable: {exc}; run 'illustra index' again") from exc
-    if info.get("format") != FORMAT:
-        log.warning("the text index in %s has another format; run 'illustra index' again", d)
-        return None
-    sem = info.get("semantic")
-    if sem and not (d / "semantic" / "index.faiss").is_file():
-        info["semantic"] = None
-    return TextIndex(collection, info)

@@ -14,7 +14,8 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from ..errors import BadImage, IllustraError, ItemNotFound
-from .params import API_MAX_K, MAX_OFFSET, parse_search_params
+from ..search.limits import MAX_K, MAX_OFFSET
+from ..search.query import parse_search_params
 from .responses import book_json, item_json, search_json
 from .state import AppState, get_state, root_path
 from .thumbs import as_servable, content_hash, etag_matches
@@ -63,7 +64,7 @@ def _image_response(request: Request, body: bytes | None, etag: str, media_type:
 def api_similar(
     request: Request,
     item_id: str,
-    k: Annotated[int, Query(ge=1, le=API_MAX_K)] = 10,
+    k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     year_from: int | None = None,
     year_to: int | None = None,
@@ -118,7 +119,7 @@ def api_thumbnail(request: Request, item_id: str) -> Response | dict[str, Any]:
 def api_book(
     request: Request,
     item_id: str,
-    k: Annotated[int, Query(ge=1, le=API_MAX_K)] = 10,
+    k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     state = get_state(request)

@@ -20,7 +20,8 @@ from starlette.responses import Response
 from .. import images, settings
 from ..errors import BadInput, IllustraError, ItemNotFound, Refused
 from ..search import SearchResponse
-from .params import MAX_OFFSET, SearchParams, parse_search_params, require_query
+from ..search.limits import MAX_OFFSET, Mode
+from ..search.query import SearchParams, parse_search_params, require_query
 from .responses import book_json, collection_json, hit_json, item_json
 from .state import AppState, get_state, root_path
 from .uploads import fetch_image_url, read_upload_form
@@ -36,8 +37,8 @@ BOOK_ON_ITEM_PAGE = 24
 PAGE_EXTRA = ("like", "upload", "partial")
 # Metadata shown first on the item page, in this order; other fields follow alphabetically.
 FIELD_ORDER = ["title", "creator", "year", "date", "place", "publisher", "licence", "source_url"]
-MODE_LABELS = {"visual": "Pictures", "text": "Catalogue text", "hybrid": "Both"}
-MODE_USED = {"visual": "pictures", "text": "catalogue text", "hybrid": "pictures and catalogue text"}
+MODE_LABELS = {str(m): m.label for m in Mode}
+MODE_USED = {str(m): m.searched for m in Mode}
 
 
 def _render(request: Request, name: str, ctx: dict[str, Any], status: int = 200) -> Response:

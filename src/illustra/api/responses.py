@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from ..collection import Collection
 from ..errors import ItemNotFound
-from ..search import Hit, SearchResponse
+from ..search import Hit, SearchResponse, shape
+from ..search.filters import Filters
+from ..search.shape import public_metadata
 from .state import AppState
-from .urls import item_links, safe_href
+from .urls import item_links
 
 
 class NoBook(ItemNotFound):
@@ -19,43 +22,17 @@ class NoBook(ItemNotFound):
     code = "no_book"
 
 
-def public_metadata(meta: dict[str, Any]) -> dict[str, Any]:
-    """Metadata as clients see it: an ``image_path`` that is a file on the server (not a URL) is
-    left out, since it only reveals the server's directory layout."""
-    path = meta.get("image_path")
-    if isinstance(path, str) and safe_href(path) is None:
-        return {k: v for k, v in meta.items() if k != "image_path"}
-    return meta
+def links_for(root: str = "") -> Callable[[str], dict[str, str]]:
+    """The API and page URLs of an item, under the app's mount point ``root``."""
+    return lambda item_id: item_links(item_id, root)
 
 
 def hit_json(hit: Hit, root: str = "", collection: Collection | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "id": hit.id,
-        "score": round(float(hit.score), 6),
-        "rank": hit.rank,
-        "metadata": public_metadata(hit.metadata),
-        "explain": hit.explain or {},
-    }
-    if collection is not None and hit.row >= 0:
-        # Text-mode results can include catalogue entries that have no picture.
-        out["has_image"] = collection.has_image(hit.row)
-    out.update(item_links(hit.id, root))
-    return out
+    return shape.hit_json(hit, collection, links_for(root))
 
 
 def search_json(resp: SearchResponse, root: str = "", collection: Collection | None = None) -> dict[str, Any]:
-    return {
-        "results": [hit_json(h, root, collection) for h in resp.results],
-        "k": resp.k,
-        "offset": resp.offset,
-        "has_more": resp.has_more,
-        "mode": resp.mode,
-        "model": resp.model,
-        "notices": list(resp.notices),
-        "query": resp.query,
-        "kind": resp.kind,
-        "filters": resp.filters,
-    }
+    return shape.response_json(resp, collection, links_for(root))
 
 
 def item_json(state: AppState, item_id: str, root: str = "") -> dict[str, Any]:
@@ -72,8 +49,6 @@ def item_json(state: AppState, item_id: str, root: str = "") -> dict[str, Any]:
 
 def book_json(state: AppState, item_id: str, k: int, offset: int, root: str = "") -> dict[str, Any]:
     """Other items from the same book (same ``book_identifier``), in collection order."""
-    from ..filters import Filters
-
     coll = state.collection
     row = coll.row_of(item_id)
     if not state.has_book_field():
@@ -134,8 +109,8 @@ def collection_json(state: AppState, root: str = "") -> dict[str, Any]:
         "year_range": years,
         "filterable_fields": svc.filterable_fields,
         "field_values": {f.name: list(f.values) for f in state.facets.all() if f.values is not None},
-        "modes": ["visual", "text", "hybrid"] if svc.text_index is not None else ["visual"],
-        "default_mode": state.default_mode(),
+        "modes": [str(m) for m in svc.modes()],
+        "default_mode": str(state.default_mode()),
         "has_books": state.has_book_field(),
         "search_url": f"{root}/api/search",
     }

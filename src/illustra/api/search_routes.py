@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from ..errors import BadInput
-from .params import API_MAX_K, MAX_OFFSET, MAX_QUERY_CHARS, parse_search_params, require_query
+from ..search.limits import MAX_K, MAX_OFFSET, MAX_QUERY_CHARS, Mode
+from ..search.query import parse_search_params, require_query
 from .responses import collection_json, search_json
 from .state import get_state, root_path
 from .uploads import fetch_image_url, read_upload_form
@@ -35,7 +36,7 @@ _UPLOAD_BODY = {
                             "description": "Fetch the query image from this http(s) URL instead "
                             "(only when the server allows it; otherwise 403 refused).",
                         },
-                        "k": {"type": "integer", "minimum": 1, "maximum": API_MAX_K},
+                        "k": {"type": "integer", "minimum": 1, "maximum": MAX_K},
                         "offset": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET},
                         "year_from": {"type": "integer"},
                         "year_to": {"type": "integer"},
@@ -52,9 +53,9 @@ def api_search(
     request: Request,
     response: Response,
     q: Annotated[str, Query(max_length=MAX_QUERY_CHARS, description="Words describing the picture.")],
-    k: Annotated[int, Query(ge=1, le=API_MAX_K)] = 10,
+    k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-    mode: Annotated[Literal["visual", "text", "hybrid"] | None, Query()] = None,
+    mode: Annotated[Mode | None, Query()] = None,
     year_from: int | None = None,
     year_to: int | None = None,
     title_contains: Annotated[str | None, Query(max_length=MAX_QUERY_CHARS)] = None,

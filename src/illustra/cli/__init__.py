@@ -45,8 +45,23 @@ class IllustraGroup(click.Group):
 @click.group(cls=IllustraGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="illustra")
 @click.option("-v", "--verbose", is_flag=True, help="Log more detail to stderr.")
-def main(verbose: bool) -> None:
+@click.option(
+    "--setting",
+    "setting_pairs",
+    type=(str, str),
+    multiple=True,
+    metavar="NAME VALUE",
+    help="Set a setting for this command (overrides its ILLUSTRA_* variable); repeatable. "
+    "See 'illustra settings'.",
+)
+def main(verbose: bool, setting_pairs: tuple[tuple[str, str], ...]) -> None:
     """Search digitised image collections by description or by example."""
+    from .. import settings
+
+    # Every setting is checked now: a bad value stops here, not on some later query.
+    settings.activate(dict(setting_pairs))
+    for name in settings.unknown_env_names():
+        click.echo(f"warning: {name} is not an Illustra setting and is ignored (see 'illustra settings')", err=True)
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(message)s", stream=sys.stderr
     )

@@ -11,10 +11,9 @@ from .common import notice
 
 def _index_hooks(coll: Any) -> None:
     # The same extra indexes `illustra index` builds (e.g. the catalogue text index).
-    from .index_cmd import INDEX_HOOKS
+    from ..textindex import index_hook
 
-    for hook in INDEX_HOOKS:
-        hook(coll, notice)
+    index_hook(coll, notice)
 
 
 def _print_examples(collection: str, model: str) -> None:

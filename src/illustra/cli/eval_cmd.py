@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..search.limits import MAX_K
 from .common import collection_option, echo_json, model_option, notice
 
 
@@ -42,7 +43,7 @@ from .common import collection_option, echo_json, model_option, notice
 @click.option(
     "-k",
     "k",
-    type=click.IntRange(10, 1000),
+    type=click.IntRange(10, MAX_K),
     default=100,
     show_default=True,
     help="Results fetched per query (mAP is computed at this depth).",
@@ -106,8 +107,8 @@ def eval_cmd(
         )
     if queries_path is None:
         raise click.UsageError("give --queries (judged queries) or --taxonomy (labelled items)")
+    from ..eval.modes import annotate, compare_modes, format_comparison, parse_modes
     from ..eval.retrieval import format_table, run_retrieval_eval
-    from ..mode_eval import annotate, compare_modes, format_comparison, parse_modes
 
     modes = parse_modes(mode)
     if len(modes) > 1:

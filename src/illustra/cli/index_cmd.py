@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from typing import Any
-
 import click
 
 from .common import collection_option, model_option, notice
@@ -34,8 +31,6 @@ def index_cmd(collection_dir: str, model: str | None, kind: str, text_semantic: 
 
     coll = Collection(collection_dir)
     models = [pick_model(coll, model)] if model else embedded_models(coll)
-    if text_semantic is not None:
-        os.environ["ILLUSTRA_TEXT_SEMANTIC"] = "on" if text_semantic else "off"
     if not models:
         from ..textindex import has_text_metadata
 
@@ -45,17 +40,8 @@ def index_cmd(collection_dir: str, model: str | None, kind: str, text_semantic: 
     for m in models:
         info = build_index(coll, m, None if kind == "auto" else kind)
         notice(f"indexed {info['count']} vectors for {m} ({info['kind']}, {info['build_seconds']} s)")
-    for hook in INDEX_HOOKS:
-        hook(coll, notice)
-
-
-def _text_index_hook(coll: Any, report: Any) -> None:
     from ..textindex import index_hook
 
-    index_hook(coll, report)
-
-
-# Other indexes built by `illustra index` (e.g. the metadata text index) register here.
-INDEX_HOOKS: list = [_text_index_hook]
+    index_hook(coll, notice, semantic=text_semantic)
 
 commands = [index_cmd]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..search.limits import MAX_K, MAX_OFFSET, MODE_NAMES, Mode
 from .common import collection_option, echo_json, model_option, notice
 
 
@@ -22,13 +23,14 @@ def _field_filters(values: tuple[str, ...]) -> dict[str, str]:
 @click.argument("query", required=False)
 @click.option("--image", "image_path", type=click.Path(dir_okay=False), help="Search by an image file.")
 @click.option("--like", "like_id", help="Search for items like the item with this id.")
-@click.option("-k", "k", type=click.IntRange(1, 1000), default=10, show_default=True, help="Number of results.")
-@click.option("--offset", type=click.IntRange(0, 100_000), default=0, help="Skip this many results (paging).")
+@click.option("-k", "k", type=click.IntRange(1, MAX_K), default=10, show_default=True, help="Number of results.")
+@click.option("--offset", type=click.IntRange(0, MAX_OFFSET), default=0, help="Skip this many results (paging).")
 @click.option("--year-from", type=int, help="Only items from this year on.")
 @click.option("--year-to", type=int, help="Only items up to this year.")
 @click.option("--where", "where", multiple=True, metavar="FIELD=VALUE", help="Exact field match; repeatable.")
 @click.option("--title-contains", help="Only items whose title contains this text.")
-@click.option("--mode", type=click.Choice(["visual", "text", "hybrid"]), default=None,
+@click.option("--include-undated", is_flag=True, help="With --year-from/--year-to: keep items whose date is unknown.")
+@click.option("--mode", type=click.Choice(MODE_NAMES, case_sensitive=False), default=None,
               help="What to match: the pictures, the catalogue text, or both (default: hybrid when the collection has text).")
 @model_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
@@ -43,20 +45,23 @@ def search_cmd(
     year_to: int | None,
     where: tuple[str, ...],
     title_contains: str | None,
+    include_undated: bool,
     mode: str | None,
     model: str | None,
     as_json: bool,
 ) -> None:
     """Search a collection: QUERY text, --image FILE, or --like ID."""
     from ..errors import BadInput
-    from ..filters import Filters
-    from ..hybrid import explain_line
     from ..search import SearchService
+    from ..search.filters import Filters
+    from ..search.hybrid import explain_line
+    from ..search.shape import response_json
 
     given = [x for x in (query, image_path, like_id) if x]
     if len(given) != 1:
         raise BadInput("give exactly one of: a text QUERY, --image FILE, or --like ID")
-    filters = Filters(year_from=year_from, year_to=year_to, fields=_field_filters(where), title_contains=title_contains)
+    filters = Filters(year_from=year_from, year_to=year_to, fields=_field_filters(where),
+                      title_contains=title_contains, include_undated=include_undated)
     svc = SearchService(collection_dir, model)
     if query:
         resp = svc.search_text(query, k=k, offset=offset, filters=filters, mode=mode)
@@ -67,9 +72,11 @@ def search_cmd(
     for n in resp.notices:
         notice(n)
     if as_json:
-        echo_json({"results": [h.to_json() for h in resp.results], "model": resp.model, "mode": resp.mode,
-                   "notices": resp.notices, "has_more": resp.has_more})
+        echo_json(response_json(resp, svc.collection))
         return
+    if resp.undated_excluded:
+        notice(f"{resp.undated_excluded:,} items with no known date were left out by the year filter "
+               "(add --include-undated to keep them)")
     if not resp.results:
         click.echo("no results")
         return
@@ -78,7 +85,7 @@ def search_cmd(
         title = (h.metadata.get("title") or "").replace("\n", " ")
         year = h.metadata.get("year") or ""
         click.echo(f"{h.rank:>4}  {h.score:6.3f}  {year!s:>4}  {h.id[:40]:<40}  {title[:70]}")
-        if resp.mode != "visual" and h.explain:
+        if resp.mode is not Mode.VISUAL and h.explain:
             click.echo(f"{'':>14}why: {explain_line(h.explain)}")
 
 

@@ -20,12 +20,12 @@ from typing import Any
 from ..collection import Collection, now_iso, write_json_atomic
 from ..encoders.base import model_slug
 from ..errors import BadInput
+from ..search.limits import MAX_K, Mode, parse_mode
 from . import metrics
 
 SearchFn = Callable[[str, int], Sequence[str]]
 METRIC_KEYS = ("map", "p@10", "r@10", "ndcg@10")
-MODES = ("visual", "text", "hybrid")
-DEFAULT_MODE = "visual"
+DEFAULT_MODE = Mode.VISUAL
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ def _means(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
     return out
 
 
-def service_search_fn(service: Any, mode: str = DEFAULT_MODE, notices: list[str] | None = None) -> SearchFn:
+def service_search_fn(service: Any, mode: Mode = DEFAULT_MODE, notices: list[str] | None = None) -> SearchFn:
     """A ``SearchFn`` over a ``SearchService``'s text search in the given mode."""
 
     def run(query: str, k: int) -> list[str]:
@@ -134,19 +134,18 @@ def run_retrieval_eval(
     *,
     model: str | None = None,
     k: int = 100,
-    mode: str = DEFAULT_MODE,
+    mode: Mode | str = DEFAULT_MODE,
     search: SearchFn | None = None,
 ) -> dict[str, Any]:
     """Evaluate a collection's search against judged queries (see ``evaluate`` for the result).
 
     ``search`` replaces the collection's own search service, e.g. to evaluate another system.
     """
-    from ..search import MAX_K, SearchService
+    from ..search import SearchService
 
     if not metrics.PRIMARY_K <= k <= MAX_K:
         raise BadInput(f"k must be between {metrics.PRIMARY_K} and {MAX_K}, got {k}")
-    if mode not in MODES:
-        raise BadInput(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    mode = parse_mode(mode) or DEFAULT_MODE
     coll = collection if isinstance(collection, Collection) else Collection(collection)
     judgements = load_queries(queries) if isinstance(queries, (str, Path)) else list(queries)
     notices: list[str] = []
@@ -159,7 +158,7 @@ def run_retrieval_eval(
     head = {
         "collection": str(coll.root),
         "model": model_name,
-        "mode": mode,
+        "mode": str(mode),
         "queries_file": str(queries) if isinstance(queries, (str, Path)) else None,
         "date": now_iso(),
     }
@@ -169,7 +168,7 @@ def run_retrieval_eval(
     return result
 
 
-def result_path(collection: Collection, model: str, mode: str = DEFAULT_MODE) -> Path:
+def result_path(collection: Collection, model: str, mode: Mode | str = DEFAULT_MODE) -> Path:
     suffix = "" if mode == DEFAULT_MODE else f"-{mode}"
     return collection.root / "eval" / f"retrieval-{model_slug(model)}{suffix}.json"
 

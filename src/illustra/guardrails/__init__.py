@@ -27,8 +27,8 @@ from typing import Any
 
 from PIL import Image
 
-from .. import settings
 from ..errors import BadInput, Refused
+from ..settings import Settings, current
 from . import terms as _terms
 from .feedback import FeedbackStore
 from .language import language_notice
@@ -68,6 +68,7 @@ class Guardrails:
         self,
         collection_root: Path | str,
         enabled: bool = True,
+        settings: Settings | None = None,
         *,
         face_guard: bool | None = None,
         language_notice: bool | None = None,
@@ -75,6 +76,7 @@ class Guardrails:
     ) -> None:
         self.root = Path(collection_root)
         self.enabled = enabled
+        self._settings = settings
         self._face_guard = face_guard
         self._language_notice = language_notice
         self._terms_file = terms_file
@@ -85,6 +87,10 @@ class Guardrails:
         self._hidden_cache: tuple[tuple[int, int, bytes] | None, frozenset[str]] | None = None
 
     # -- configuration -------------------------------------------------------------------
+    @property
+    def settings(self) -> Settings:
+        return self._settings if self._settings is not None else current()
+
     def owner_config(self) -> dict[str, Any]:
         """``<collection>/guardrails.json`` (re-read when it changes; {} when absent)."""
         path = self.root / OWNER_FILE
@@ -104,7 +110,7 @@ class Guardrails:
         owner = self.owner_config().get(name)
         if isinstance(owner, bool):
             return owner
-        return bool(settings.get(name))
+        return bool(self.settings[name])
 
     @property
     def face_guard(self) -> bool:
@@ -117,7 +123,7 @@ class Guardrails:
     def term_list(self) -> _terms.TermList:
         """The compiled term list: shipped, then the terms_file setting, then the owner's file."""
         terms_file = (
-            self._terms_file if self._terms_file is not None else (settings.get("terms_file") or None)
+            self._terms_file if self._terms_file is not None else (self.settings.terms_file or None)
         )
         owner_path = self.root / OWNER_FILE
         key = (str(terms_file), _stamp(Path(terms_file)) if terms_file else None, _stamp(owner_path))
@@ -169,7 +175,7 @@ class Guardrails:
             return None
         from .faces import face_dominates
 
-        fraction = self.owner_config().get("face_min_fraction", settings.get("face_min_fraction"))
+        fraction = self.owner_config().get("face_min_fraction", self.settings.face_min_fraction)
         if face_dominates(image, float(fraction)) is not None:
             raise Refused(FACE_REFUSAL)
         return None

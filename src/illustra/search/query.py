@@ -10,16 +10,35 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ..errors import BadInput
-from ..filters import Filters
-
-API_MAX_K = 100
-MAX_OFFSET = 10_000
-MAX_QUERY_CHARS = 500
-MAX_VALUE_CHARS = 300
-MODES = ("visual", "text", "hybrid")
+from .filters import Filters
+from .limits import MAX_K, MAX_OFFSET, MAX_QUERY_CHARS, MAX_VALUE_CHARS, check_query, parse_mode
 
 # Parameters with a meaning of their own; any other name must be a filterable field.
-SEARCH_PARAMS = ("q", "k", "offset", "mode", "year_from", "year_to", "year", "title_contains")
+SEARCH_PARAMS = ("q", "k", "offset", "mode", "year_from", "year_to", "year", "title_contains", "include_undated")
+# What each parameter is called in messages shown to readers.
+PARAM_LABELS = {
+    "q": "the query",
+    "k": "the number of results",
+    "offset": "the page start",
+    "mode": "the search mode",
+    "year": "the year",
+    "year_from": "the first year",
+    "year_to": "the last year",
+    "title_contains": "the title filter",
+    "include_undated": "include undated items",
+}
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off"}
+
+
+class BadParam(BadInput):
+    """A search parameter that is not valid. ``words`` says what is wrong in a reader's terms (a
+    page shows it beside the field ``param``); the message adds the parameter's name for API clients."""
+
+    def __init__(self, param: str, words: str) -> None:
+        super().__init__(f"{words} (parameter {param})")
+        self.param = param
+        self.words = words
 
 
 @dataclass
@@ -43,17 +62,29 @@ class SearchParams:
         if f.title_contains:
             out.append(("title_contains", f.title_contains))
         out.extend(sorted(f.fields.items()))
+        if f.include_undated:
+            out.append(("include_undated", "1"))
         return out
 
 
 def _int(name: str, raw: str, lo: int, hi: int, what: str = "a whole number") -> int:
+    label = PARAM_LABELS.get(name, name)
     try:
         value = int(raw.strip())
     except ValueError:
-        raise BadInput(f"{name} must be {what} between {lo} and {hi}, got {raw[:40]!r}") from None
+        raise BadParam(name, f"{label} must be {what} between {lo} and {hi}, got {raw[:40]!r}") from None
     if not lo <= value <= hi:
-        raise BadInput(f"{name} must be between {lo} and {hi}, got {value}")
+        raise BadParam(name, f"{label} must be between {lo} and {hi}, got {value}")
     return value
+
+
+def _bool(name: str, raw: str) -> bool:
+    text = raw.strip().lower()
+    if text in TRUE_WORDS:
+        return True
+    if text in FALSE_WORDS:
+        return False
+    raise BadParam(name, f"{PARAM_LABELS.get(name, name)} must be true or false, got {raw[:40]!r}")
 
 
 def _year(name: str, raw: str) -> int:
@@ -65,7 +96,7 @@ def parse_search_params(
     filterable: Sequence[str],
     *,
     default_k: int = 10,
-    max_k: int = API_MAX_K,
+    max_k: int = MAX_K,
     allowed_extra: Iterable[str] = (),
     skip_empty: bool = False,
     ignore_unknown: bool = False,
@@ -91,10 +122,10 @@ def parse_search_params(
                 f"filterable fields: {', '.join(filterable) or 'none'}"
             )
         if name in seen:
-            raise BadInput(f"give {name!r} only once")
+            raise BadParam(name, f"give {name!r} only once")
         if len(value) > MAX_QUERY_CHARS:
-            label = "the query" if name == "q" else name
-            raise BadInput(f"{label} is {len(value)} characters; the limit is {MAX_QUERY_CHARS}")
+            label = PARAM_LABELS.get(name, name)
+            raise BadParam(name, f"{label} is {len(value):,} characters; the limit is {MAX_QUERY_CHARS:,}")
         seen[name] = value
 
     p = SearchParams(k=default_k)
@@ -105,28 +136,33 @@ def parse_search_params(
     if "offset" in seen:
         p.offset = _int("offset", seen["offset"], 0, MAX_OFFSET)
     if "mode" in seen:
-        mode = seen["mode"].strip().lower()
-        if mode not in MODES:
-            raise BadInput(f"mode must be one of {', '.join(MODES)}, got {seen['mode'][:40]!r}")
-        p.mode = mode
+        try:
+            p.mode = parse_mode(seen["mode"])
+        except BadInput as exc:
+            raise BadParam("mode", f"the search mode must be one of {', '.join(m.label for m in Mode)} "
+                           f"({', '.join(str(m) for m in Mode)}), got {seen['mode'][:40]!r}") from None
     f = Filters()
     if "year" in seen:
         if "year_from" in seen or "year_to" in seen:
-            raise BadInput("give either year or year_from/year_to, not both")
+            raise BadParam("year", "give either a single year or a range of years, not both")
         f.year_from = f.year_to = _year("year", seen["year"])
     if "year_from" in seen:
         f.year_from = _year("year_from", seen["year_from"])
     if "year_to" in seen:
         f.year_to = _year("year_to", seen["year_to"])
     if f.year_from is not None and f.year_to is not None and f.year_from > f.year_to:
-        raise BadInput(f"year_from ({f.year_from}) is after year_to ({f.year_to})")
+        raise BadParam(
+            "year_to", f"the first year ({f.year_from}) is after the last year ({f.year_to}); swap them"
+        )
+    if "include_undated" in seen:
+        f.include_undated = _bool("include_undated", seen["include_undated"])
     if seen.get("title_contains", "").strip():
         f.title_contains = seen["title_contains"].strip()
     for name in filterable:
         if name in seen and name not in SEARCH_PARAMS:
             value = seen[name].strip()
             if len(value) > MAX_VALUE_CHARS:
-                raise BadInput(f"{name} is {len(value)} characters; the limit is {MAX_VALUE_CHARS}")
+                raise BadParam(name, f"{name} is {len(value):,} characters; the limit is {MAX_VALUE_CHARS:,}")
             if value:
                 f.fields[name] = value
     p.filters = f
@@ -135,10 +171,8 @@ def parse_search_params(
 
 
 def require_query(q: str | None) -> str:
-    """The text query, stripped; empty or missing is a ``BadInput``."""
-    text = (q or "").strip()
-    if not text:
-        raise BadInput("the query is empty; give q=<words describing the picture>")
-    if len(text) > MAX_QUERY_CHARS:
-        raise BadInput(f"the query is {len(text)} characters; the limit is {MAX_QUERY_CHARS}")
-    return text
+    """The text query, stripped; empty or missing is a ``BadParam`` naming ``q``."""
+    try:
+        return check_query(q)
+    except BadInput as exc:
+        raise BadParam("q", exc.message) from None

@@ -12,9 +12,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .errors import BadInput
+from ..search.limits import Mode, parse_modes
 
-MODES = ("visual", "text", "hybrid")
+__all__ = ["CAVEAT", "annotate", "compare_modes", "format_comparison", "judged_from_metadata", "parse_modes"]
 CAVEAT = (
     "the relevance judgements were derived from the same catalogue metadata (titles, keywords) that "
     "the text and hybrid modes search, so their scores overstate how well they would do on "
@@ -24,16 +24,6 @@ CAVEAT = (
 METADATA_JUDGED_SOURCES = {"openclipart"}
 # A queries file says so itself with this key on any line: {"query": ..., "judged_from": "metadata"}.
 MARKER_KEY = "judged_from"
-
-
-def parse_modes(spec: str) -> list[str]:
-    modes = [m.strip().lower() for m in str(spec).split(",") if m.strip()]
-    if not modes:
-        raise BadInput("give at least one mode: visual, text or hybrid")
-    for m in modes:
-        if m not in MODES:
-            raise BadInput(f"unknown mode {m!r}; choose from visual, text, hybrid (comma-separated)")
-    return list(dict.fromkeys(modes))
 
 
 def judged_from_metadata(
@@ -72,23 +62,23 @@ def annotate(
     from_meta, why = judged_from_metadata(collection, queries_path, flag)
     result["judgements_from_metadata"] = from_meta
     result["judgements_from_metadata_reason"] = why
-    if from_meta and result.get("effective_mode", result.get("mode")) in ("text", "hybrid"):
+    if from_meta and result.get("effective_mode", result.get("mode")) in (Mode.TEXT, Mode.HYBRID):
         result["caveat"] = CAVEAT
 
 
 def compare_modes(
     collection: Any,
     queries_path: str | Path,
-    modes: list[str],
+    modes: list[Mode],
     *,
     model: str | None = None,
     k: int = 100,
     from_metadata: bool | None = None,
 ) -> dict[str, Any]:
     """Run the same judged queries in each mode through one search service."""
-    from .collection import Collection
-    from .eval.retrieval import load_queries, run_retrieval_eval, service_search_fn
-    from .search import SearchService
+    from ..collection import Collection
+    from ..search import SearchService
+    from .retrieval import load_queries, run_retrieval_eval, service_search_fn
 
     coll = collection if isinstance(collection, Collection) else Collection(collection)
     judgements = load_queries(queries_path)
@@ -107,21 +97,21 @@ def compare_modes(
             search=service_search_fn(service, mode, notices),
         )
         result["queries_file"] = str(queries_path)
-        result["effective_mode"] = effective
+        result["effective_mode"] = str(effective)
         if notices:
             result["notices"] = notices
         annotate(result, coll, queries_path, from_metadata)
-        out["modes"][mode] = result
+        out["modes"][str(mode)] = result
         rows.append(
-            {"mode": mode, "effective_mode": effective, **result["metrics"], "fallback": fallback is not None}
+            {"mode": str(mode), "effective_mode": str(effective), **result["metrics"], "fallback": fallback is not None}
         )
     out["comparison"] = rows
     from_meta, why = judged_from_metadata(coll, queries_path, from_metadata)
     out["judgements_from_metadata"] = from_meta
     out["judgements_from_metadata_reason"] = why
-    if from_meta and any(r["effective_mode"] != "visual" for r in rows):
+    if from_meta and any(r["effective_mode"] != Mode.VISUAL for r in rows):
         out["caveat"] = CAVEAT
-    first = out["modes"][modes[0]]
+    first = out["modes"][str(modes[0])]
     out["n_queries"] = first["n_queries"]
     out["random"] = first["random"]
     return out

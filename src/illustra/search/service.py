@@ -7,67 +7,24 @@ the same encoder object (and so the same code) that embedded the collection.
 from __future__ import annotations
 
 import threading
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from . import images
-from .collection import Collection
-from .embedding_store import pick_model, similarity_companion
-from .encoders import Encoder, load_encoder
-from .errors import BadInput, IndexMissing, ItemNotFound, ModelMismatch, NotEmbedded
+from .. import images
+from ..collection import Collection
+from ..embedding_store import pick_model, similarity_companion
+from ..encoders import Encoder, load_encoder
+from ..errors import IndexMissing, ItemNotFound, ModelMismatch, NotEmbedded
+from ..guardrails import Guardrails
+from ..index import VectorIndex, load_index
+from ..settings import Settings, current
+from .catalogue import TextIndex, load_text_index
 from .filters import NOT_FILTERABLE, FilterEngine, Filters
-from .guardrails import Guardrails
-from .index import VectorIndex, load_index
-from .textindex import TextIndex, load_text_index
-
-MAX_K = 1000
-MAX_QUERY_CHARS = 1000
-
-
-@dataclass
-class Hit:
-    id: str
-    score: float
-    rank: int
-    metadata: dict[str, Any]
-    row: int = -1
-    explain: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        out = {"id": self.id, "score": round(float(self.score), 6), "rank": self.rank, "metadata": self.metadata}
-        if self.explain:
-            out["explain"] = self.explain
-        return out
-
-
-@dataclass
-class SearchResponse:
-    results: list[Hit]
-    kind: str  # text | image | like
-    model: str
-    query: str | None = None
-    k: int = 10
-    offset: int = 0
-    mode: str = "visual"
-    filters: dict[str, Any] = field(default_factory=dict)
-    notices: list[str] = field(default_factory=list)
-    has_more: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["results"] = [h.to_json() for h in self.results]
-        return d
-
-
-def _check_paging(k: int, offset: int) -> None:
-    if not 1 <= k <= MAX_K:
-        raise BadInput(f"k must be between 1 and {MAX_K}, got {k}")
-    if not 0 <= offset <= 100_000:
-        raise BadInput(f"offset must be between 0 and 100000, got {offset}")
+from .hybrid import respond_text_modes
+from .limits import Mode, check_paging, check_query, parse_mode, short_id
+from .types import Hit, SearchResponse
 
 
 class SearchService:
@@ -80,8 +37,9 @@ class SearchService:
         *,
         encoder: Encoder | None = None,
         guardrails: bool | None = None,
-        picture_companion: bool = True,
+        settings: Settings | None = None,
     ) -> None:
+        self.settings = settings if settings is not None else current()
         self.collection = collection if isinstance(collection, Collection) else Collection(collection)
         self._not_embedded: NotEmbedded | None = None
         try:
@@ -94,15 +52,13 @@ class SearchService:
         self._encoder = encoder
         self._index: VectorIndex | None = None
         # False: not looked up yet; None: the model's own space answers picture queries.
-        self._picture_space: tuple[str, VectorIndex] | None | bool = False if picture_companion else None
+        self._picture_space: tuple[str, VectorIndex] | None | bool = False
         self._lock = threading.Lock()
         table = self.collection.dataset.data
         table = getattr(table, "table", table)
         self.filter_engine = FilterEngine(table, self.filterable_fields)
-        from . import settings
-
         self.guardrails = Guardrails(
-            self.collection.root, bool(settings.get("guardrails")) if guardrails is None else guardrails
+            self.collection.root, self.settings.guardrails if guardrails is None else guardrails, self.settings
         )
         self._text_index: TextIndex | None = None
         self._text_index_loaded = False
@@ -156,7 +112,7 @@ class SearchService:
         if not self._text_index_loaded:
             with self._lock:
                 if not self._text_index_loaded:
-                    self._text_index = load_text_index(self.collection)
+                    self._text_index = load_text_index(self.collection, self.settings)
                     self._text_index_loaded = True
         return self._text_index
 
@@ -187,12 +143,7 @@ class SearchService:
 
     # -- queries --------------------------------------------------------------------------
     def embed_text(self, query: str) -> np.ndarray:
-        query = (query or "").strip()
-        if not query:
-            raise BadInput("the query is empty")
-        if len(query) > MAX_QUERY_CHARS:
-            raise BadInput(f"the query is {len(query)} characters; the limit is {MAX_QUERY_CHARS}")
-        return self.encoder.embed_texts([query])[0]
+        return self.encoder.embed_texts([check_query(query)])[0]
 
     def query_image(self, image: Image.Image | bytes | str | Path) -> Image.Image:
         """Decode a query image (uploaded bytes, a file, or a PIL image) through the safe decoder."""
@@ -203,57 +154,54 @@ class SearchService:
             return images.open_image(image, max_side=side)
         return image.convert("RGB")
 
-    def embed_image(self, image: Image.Image | bytes | str | Path) -> np.ndarray:
-        return self.encoder.embed_images([self.query_image(image)])[0]
-
     def search_text(
         self,
         query: str,
         k: int = 10,
         offset: int = 0,
         filters: Filters | None = None,
-        mode: str | None = None,
+        mode: Mode | str | None = None,
     ) -> SearchResponse:
-        _check_paging(k, offset)
+        check_paging(k, offset)
+        query = check_query(query)
         notices = self.guardrails.check_text(query)
         mode, mode_notice = self.resolve_mode(mode)
-        if mode == "visual":
-            resp = self._respond(self.embed_text(query), k, offset, filters, kind="text", query=query.strip())
+        if mode is Mode.VISUAL:
+            resp = self._respond(self.embed_text(query), k, offset, filters, kind="text", query=query)
         else:
-            resp = self._respond_text_modes(query, mode, k, offset, filters)
+            resp = respond_text_modes(self, query, mode, k, offset, filters)
         resp.notices = notices + ([mode_notice] if mode_notice else []) + resp.notices
         return resp
 
-    def resolve_mode(self, mode: str | None) -> tuple[str, str | None]:
+    def modes(self) -> list[Mode]:
+        """The modes this collection can answer."""
+        if self._not_embedded is not None:
+            return [Mode.TEXT]
+        return list(Mode) if self.text_index is not None else [Mode.VISUAL]
+
+    def resolve_mode(self, mode: Mode | str | None) -> tuple[Mode, str | None]:
         """The effective mode, plus a notice when a text mode falls back to pictures only."""
-        if mode not in (None, "visual", "text", "hybrid"):
-            raise BadInput(f"unknown mode {mode!r}; choose visual, text or hybrid")
+        mode = parse_mode(mode)
         has_text = self.text_index is not None
         if self._not_embedded is not None:
-            if mode == "visual":
+            if mode is Mode.VISUAL:
                 raise self._not_embedded
-            return "text", (None if mode in (None, "text") else "no pictures are embedded, so only the catalogue text was searched")
+            return Mode.TEXT, (
+                None if mode in (None, Mode.TEXT) else "no pictures are embedded, so only the catalogue text was searched"
+            )
         if mode is None:
-            return ("hybrid" if has_text else "visual"), None
-        if mode != "visual" and not has_text:
-            return "visual", (
+            return (Mode.HYBRID if has_text else Mode.VISUAL), None
+        if mode is not Mode.VISUAL and not has_text:
+            return Mode.VISUAL, (
                 "this collection has no catalogue text index, so only the pictures were searched "
                 "(run 'illustra index' after ingesting metadata)"
             )
         return mode, None
 
-    def _respond_text_modes(
-        self, query: str, mode: str, k: int, offset: int, filters: Filters | None
-    ) -> SearchResponse:
-        """Text and hybrid modes (see hybrid.py, textindex.py, fusion.py)."""
-        from .hybrid import respond_text_modes
-
-        return respond_text_modes(self, query, mode, k, offset, filters)
-
     def search_image(
         self, image: Image.Image | bytes | str | Path, k: int = 10, offset: int = 0, filters: Filters | None = None
     ) -> SearchResponse:
-        _check_paging(k, offset)
+        check_paging(k, offset)
         im = self.query_image(image)
         self.guardrails.check_upload(im)
         space, index = self.picture_space()
@@ -265,15 +213,16 @@ class SearchService:
         self, item_id: str, k: int = 10, offset: int = 0, filters: Filters | None = None
     ) -> SearchResponse:
         """"More like this": the item's stored vector is the query; the item itself is left out."""
-        _check_paging(k, offset)
+        check_paging(k, offset)
         row = self.collection.row_of(item_id)
         space, index = self.picture_space()
         pos = index.position_of_row(row)
         if pos is None:
-            raise ItemNotFound(f"item {item_id!r} has no image embedding (no image, or it could not be decoded)")
+            raise ItemNotFound(
+                f"item {short_id(item_id)!r} has no image embedding (no image, or it could not be decoded)"
+            )
         vec = np.asarray(index.vectors[pos], dtype=np.float32)
-        f = filters or Filters()
-        f = Filters(f.year_from, f.year_to, dict(f.fields), f.title_contains, f.exclude_ids | {item_id})
+        f = (filters or Filters()).excluding({item_id})
         return self._respond(vec, k, offset, f, kind="like", query=item_id, index=index, space=space)
 
     def vector_ranking(
@@ -292,7 +241,7 @@ class SearchService:
         f = filters or Filters()
         hidden = self.guardrails.hidden_ids() if self.guardrails.enabled else frozenset()
         if hidden:
-            f = Filters(f.year_from, f.year_to, dict(f.fields), f.title_contains, f.exclude_ids | hidden)
+            f = f.excluding(hidden)
         return self.filter_engine.mask(f, self._row_or_none)
 
     def _row_or_none(self, item_id: str) -> int | None:
@@ -331,7 +280,12 @@ class SearchService:
             offset=offset,
             filters=f.describe(),
             has_more=has_more,
+            undated_excluded=self.undated_excluded(f),
         )
+
+    def undated_excluded(self, filters: Filters) -> int | None:
+        """How many items a year filter leaves out only because their date is unknown."""
+        return self.filter_engine.undated_excluded(filters, self._row_or_none)
 
     def hits(self, rows: list[int], scores: list[float], offset: int = 0) -> list[Hit]:
         metas = self.collection.metadata_many(rows)

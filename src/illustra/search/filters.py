@@ -6,14 +6,14 @@ and searches only those, so ``k`` filtered results come back even when the filte
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .errors import BadInput
+from ..errors import BadInput
 
 # Fields that are never exact-match filters (free text or internal).
 NOT_FILTERABLE = {"id", "image", "image_path", "title", "description", "keywords", "source_url", "year"}
@@ -26,6 +26,14 @@ class Filters:
     fields: dict[str, str] = field(default_factory=dict)  # exact match (case-insensitive)
     title_contains: str | None = None
     exclude_ids: frozenset[str] = frozenset()
+    # With a year range: keep items whose date is unknown too (by default a range leaves them out).
+    include_undated: bool = False
+
+    def has_years(self) -> bool:
+        return self.year_from is not None or self.year_to is not None
+
+    def excluding(self, ids: frozenset[str] | set[str]) -> Filters:
+        return replace(self, fields=dict(self.fields), exclude_ids=self.exclude_ids | frozenset(ids))
 
     def is_empty(self) -> bool:
         return (
@@ -45,7 +53,12 @@ class Filters:
         out.update(self.fields)
         if self.title_contains:
             out["title_contains"] = self.title_contains
+        if self.include_undated and self.has_years():
+            out["include_undated"] = True
         return out
+
+
+UNKNOWN_YEAR = -(2**31)  # stands for a missing year: outside every range
 
 
 class FilterEngine:
@@ -70,7 +83,7 @@ class FilterEngine:
         if self._year is None:
             col = self.table.column("year")
             # Unknown years become a sentinel outside every range.
-            self._year = col.fill_null(-(2**31)).to_numpy().astype(np.int64)
+            self._year = col.fill_null(UNKNOWN_YEAR).to_numpy().astype(np.int64)
         return self._year
 
     def _lowered(self, name: str) -> pa.Array:
@@ -86,12 +99,14 @@ class FilterEngine:
         self.validate(f)
         n = self.table.num_rows
         m = np.ones(n, dtype=bool)
-        if f.year_from is not None or f.year_to is not None:
+        if f.has_years():
             y = self.year()
+            in_range = y > UNKNOWN_YEAR
             if f.year_from is not None:
-                m &= y >= f.year_from
+                in_range &= y >= f.year_from
             if f.year_to is not None:
-                m &= (y <= f.year_to) & (y > -(2**31))
+                in_range &= y <= f.year_to
+            m &= (in_range | (y == UNKNOWN_YEAR)) if f.include_undated else in_range
         for name, value in f.fields.items():
             eq = pc.equal(self._lowered(name), value.strip().lower())
             m &= eq.fill_null(False).to_numpy(zero_copy_only=False)
@@ -104,3 +119,12 @@ class FilterEngine:
                 if row is not None:
                     m[row] = False
         return m
+
+    def undated_excluded(self, f: Filters, id_to_row: Any = None) -> int | None:
+        """With a year range that leaves undated items out: how many of them the other filters
+        would have kept (None when no year range applies)."""
+        if not f.has_years() or f.include_undated:
+            return None
+        rest = self.mask(replace(f, year_from=None, year_to=None), id_to_row)
+        undated = self.year() == UNKNOWN_YEAR
+        return int(np.count_nonzero(undated if rest is None else undated & rest))

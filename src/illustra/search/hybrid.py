@@ -19,12 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import fusion, settings
-from .errors import BadInput
+from ..errors import BadInput
+from . import fusion
 from .filters import Filters
+from .limits import Mode, check_query
+from .types import SearchResponse
 
 if TYPE_CHECKING:
-    from .search import SearchResponse, SearchService
+    from .service import SearchService
 
 # Both rankings are read this deep, at least; deep enough that pages of a result list agree.
 MIN_DEPTH = 100
@@ -40,27 +42,14 @@ def candidate_depth(offset: int, k: int) -> int:
     return depth
 
 
-def _check_query(query: str) -> str:
-    from .search import MAX_QUERY_CHARS
-
-    q = (query or "").strip()
-    if not q:
-        raise BadInput("the query is empty")
-    if len(q) > MAX_QUERY_CHARS:
-        raise BadInput(f"the query is {len(q)} characters; the limit is {MAX_QUERY_CHARS}")
-    return q
-
-
 def _r(x: float | None) -> float | None:
     return None if x is None else round(float(x), 6)
 
 
 def respond_text_modes(
-    svc: SearchService, query: str, mode: str, k: int, offset: int, filters: Filters | None
+    svc: SearchService, query: str, mode: Mode, k: int, offset: int, filters: Filters | None
 ) -> SearchResponse:
-    from .search import SearchResponse
-
-    q = _check_query(query)
+    q = check_query(query)
     f = filters or Filters()
     ti = svc.text_index
     if ti is None:  # resolve_mode only sends text modes here when there is a text index
@@ -70,14 +59,14 @@ def respond_text_modes(
 
     # The sentence model may be the picture model's text tower (a CLIP id): embed the query once.
     qvec: np.ndarray | None = None
-    if mode == "hybrid":
+    if mode is Mode.HYBRID:
         qvec = svc.embed_text(q)
     text_qvec = qvec if (qvec is not None and ti.semantic_model == svc.model) else None
     if ti.semantic_enabled and text_qvec is None:
         text_qvec = ti.embed_query(q)
     t_scores, t_rows, t_details = ti.rank(q, depth, mask, query_vec=text_qvec)
 
-    if mode == "text":
+    if mode is Mode.TEXT:
         fused = [
             fusion.Fused(int(r), float(s), {"text": i + 1})
             for i, (r, s) in enumerate(zip(t_rows.tolist(), t_scores.tolist(), strict=True))
@@ -87,13 +76,12 @@ def respond_text_modes(
     else:
         assert qvec is not None
         v_scores, v_rows = svc.vector_ranking(qvec, depth, f)
-        weights = fusion.parse_weights(str(settings.get("hybrid_weights")), ["visual", "text"])
-        method = str(settings.get("hybrid_fusion"))
+        weights = dict(svc.settings.hybrid_weights)
         fused = fusion.fuse(
-            method,
+            svc.settings.hybrid_fusion,
             {"visual": (v_rows.tolist(), v_scores.tolist()), "text": (t_rows.tolist(), t_scores.tolist())},
             weights,
-            int(settings.get("rrf_k")),
+            svc.settings.rrf_k,
         )
         v_rank = {int(r): i + 1 for i, r in enumerate(v_rows.tolist())}
 
@@ -107,13 +95,13 @@ def respond_text_modes(
     matches = ti.explain(q, rows)
     sem_exact = ti.semantic_scores(text_qvec, rows) if (text_qvec is not None and ti.semantic_enabled) else {}
     vis_exact = _visual_scores(svc, qvec, rows) if qvec is not None else {}
-    rrf_k = int(settings.get("rrf_k"))
+    rrf_k = svc.settings.rrf_k
     for h, p in zip(hits, page, strict=True):
         row = h.row
         m = matches.get(row, {})
         d = t_details.get(row, {})
         ex: dict[str, Any] = {
-            "mode": mode,
+            "mode": str(mode),
             "visual_score": _r(vis_exact.get(row)),
             "visual_rank": v_rank.get(row),
             "text_score": _r(t_score.get(row)),
@@ -140,6 +128,7 @@ def respond_text_modes(
         mode=mode,
         filters=f.describe(),
         has_more=has_more,
+        undated_excluded=svc.undated_excluded(f),
     )
     if ti.stale:
         resp.notices.append(

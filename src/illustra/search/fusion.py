@@ -15,7 +15,7 @@ from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import BadInput
+from ..errors import BadInput
 
 DEFAULT_RRF_K = 60
 # Scores this close (relative) count as equal: float32 cosines of one vector differ in the last bits.
