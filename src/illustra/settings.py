@@ -255,6 +255,14 @@ def activate(overrides: Mapping[str, str] | None = None) -> Settings:
     return settings
 
 
+def use(settings: Settings) -> Settings:
+    """Make an already validated ``Settings`` this process's ``current()`` (a server adjusting
+    defaults for its workload)."""
+    global _cache
+    _cache = (_env_key(), settings)
+    return settings
+
+
 def current() -> Settings:
     """This process's validated settings (checked again only if ``ILLUSTRA_*`` variables change)."""
     global _cache

@@ -11,7 +11,6 @@ from fastapi import APIRouter, FastAPI
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .. import settings
 from ..collection import Collection
 from ..search import SearchService
 from ..web import STATIC_DIR
@@ -105,11 +104,12 @@ def create_app(
     """Build the app for one collection.
 
     ``source`` is a collection directory, an opened ``Collection`` or a ready ``SearchService``
-    (one per collection; it is thread-safe). ``routers`` are included besides the ones listed in
+    (one per collection; it is thread-safe), whose settings the app uses too. ``routers`` are included besides the ones listed in
     ``routers.EXTRA_ROUTER_MODULES``. With ``warm`` the encoder and index load now, not on the
     first query.
     """
     svc = source if isinstance(source, SearchService) else SearchService(source, model)
+    cfg = svc.settings
     if warm:
         svc.warm()
     coll = svc.collection
@@ -118,9 +118,10 @@ def create_app(
         service=svc,
         thumbs=ThumbnailCache(
             coll.root / "cache" / "thumbs" if thumbnail_cache else None,
-            side=int(settings.get("thumbnail_side")),
+            side=cfg.thumbnail_side,
         ),
         uploads=UploadStore(),
+        settings=cfg,
         facets=Facets(svc.filter_engine.table, svc.filterable_fields),
         examples=list(
             examples if examples is not None else manifest.get("example_queries") or DEFAULT_EXAMPLES
@@ -143,7 +144,7 @@ def create_app(
     app.add_middleware(SecurityHeaders)
     # A fence for every route, including ones added by other modules: no request body may be
     # larger than an image upload plus its form envelope.
-    app.add_middleware(BodyFence, limit=int(settings.get("upload_max_bytes")) + FORM_OVERHEAD)
+    app.add_middleware(BodyFence, limit=cfg.upload_max_bytes + FORM_OVERHEAD)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     # Extra routers first: their suffix routes must win over the catch-all item route.
     for r in [*extra_routers(), *routers]:

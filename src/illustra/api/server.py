@@ -8,7 +8,6 @@ error and ``port=0`` picks a free port whose URL can be reported.
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import threading
 import time
@@ -60,17 +59,18 @@ def _uvicorn_server(app: Any, log_level: str) -> Any:
     return uvicorn.Server(config)
 
 
-def _one_thread_per_request() -> None:
+def server_settings(cfg: settings.Settings) -> settings.Settings:
     """A server answers many small queries at once: intra-op threads in torch and FAISS only fight
     each other (and the other requests) for the cores, so each query runs on one thread unless the
-    user set ILLUSTRA_TORCH_THREADS."""
-    if not os.environ.get("ILLUSTRA_TORCH_THREADS"):
-        os.environ["ILLUSTRA_TORCH_THREADS"] = "1"
-        import faiss
-        import torch
+    user chose a number of threads."""
+    if cfg.sources.get("torch_threads") != "default":
+        return cfg
+    import faiss
+    import torch
 
-        torch.set_num_threads(1)
-        faiss.omp_set_num_threads(1)
+    torch.set_num_threads(1)
+    faiss.omp_set_num_threads(1)
+    return settings.use(cfg.replace(torch_threads=1))
 
 
 def serve(
@@ -86,13 +86,14 @@ def serve(
     from ..search import SearchService
     from .app import create_app
 
-    host = host or str(settings.get("host"))
-    port = int(settings.get("port")) if port is None else int(port)
+    cfg = settings.current()
+    host = host or cfg.host
+    port = cfg.port if port is None else int(port)
     say = announce or log.warning
     sock = bind_socket(host, port)
-    _one_thread_per_request()
+    cfg = server_settings(cfg)
     try:
-        svc = SearchService(collection_dir, model)
+        svc = SearchService(collection_dir, model, settings=cfg)
         say(f"loading model {svc.model} and the index of {len(svc.collection)} items…")
         app = create_app(svc, warm=True)
         server = _uvicorn_server(app, log_level)

@@ -12,6 +12,7 @@ from typing import Any
 from starlette.requests import Request
 
 from ..search import SearchService
+from ..settings import Settings
 from .facets import Facets
 from .thumbs import ThumbnailCache
 from .uploads import UploadStore
@@ -34,6 +35,7 @@ class AppState:
     facets: Facets
     examples: list[str]
     title: str
+    settings: Settings
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
