@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from ..errors import BadInput
 from .filters import Filters
-from .limits import MAX_K, MAX_OFFSET, MAX_QUERY_CHARS, MAX_VALUE_CHARS, check_query, parse_mode
+from .limits import MAX_K, MAX_OFFSET, MAX_QUERY_CHARS, MAX_VALUE_CHARS, Mode, check_query, parse_mode
 
 # Parameters with a meaning of their own; any other name must be a filterable field.
 SEARCH_PARAMS = ("q", "k", "offset", "mode", "year_from", "year_to", "year", "title_contains", "include_undated")
@@ -138,9 +138,9 @@ def parse_search_params(
     if "mode" in seen:
         try:
             p.mode = parse_mode(seen["mode"])
-        except BadInput as exc:
-            raise BadParam("mode", f"the search mode must be one of {', '.join(m.label for m in Mode)} "
-                           f"({', '.join(str(m) for m in Mode)}), got {seen['mode'][:40]!r}") from None
+        except BadInput:
+            choices = ", ".join(f"{m.label} ({m})" for m in Mode)
+            raise BadParam("mode", f"the search mode must be one of {choices}, got {seen['mode'][:40]!r}") from None
     f = Filters()
     if "year" in seen:
         if "year_from" in seen or "year_to" in seen:
