@@ -33,4 +33,14 @@ if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
   .venv/bin/python -m pip install -q -e ".[dev]"
   touch "$stamp"
 fi
+# axe-core for the browser tests' accessibility checks (package.json, pinned by package-lock.json).
+if [[ ! -f node_modules/axe-core/axe.min.js || package-lock.json -nt node_modules/.package-lock.json ]]; then
+  if command -v npm >/dev/null 2>&1; then
+    echo "setup: installing npm packages for the browser tests"
+    npm ci --no-audit --no-fund --loglevel=error
+  else
+    echo "setup: please install node and npm (the browser tests need axe-core from npm)" >&2
+    exit 1
+  fi
+fi
 echo "setup: ready"
