@@ -8,6 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -134,7 +137,7 @@ def create_app(
         title="Illustra",
         summary="Search a digitised image collection by description or by example.",
         version=_version(),
-        docs_url="/docs",
+        docs_url=None,  # served below, with Swagger UI from the installed package, not a CDN
         redoc_url=None,
         openapi_url="/openapi.json",
     )
@@ -146,6 +149,7 @@ def create_app(
     # larger than an image upload plus its form envelope.
     app.add_middleware(BodyFence, limit=cfg.upload_max_bytes + FORM_OVERHEAD)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    _install_docs(app)
     # Extra routers first: their suffix routes must win over the catch-all item route.
     for r in [*extra_routers(), *routers]:
         app.include_router(r)
@@ -153,6 +157,29 @@ def create_app(
     app.include_router(item_routes.router)
     app.include_router(pages.router)
     return app
+
+
+DOCS_ASSETS = "/docs/assets"
+
+
+def _install_docs(app: FastAPI) -> None:
+    """``/docs``: Swagger UI served from the ``swagger-ui-bundle-v2`` package, so the page works
+    without internet access; the online validator badge is switched off (it would call out)."""
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(request: Request) -> HTMLResponse:
+        root = str(request.scope.get("root_path", "")).rstrip("/")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} API",
+            swagger_js_url=f"{root}{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_ASSETS}/favicon-32x32.png",
+            swagger_ui_parameters={"validatorUrl": None},
+        )
 
 
 def _version() -> str:
