@@ -47,7 +47,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from synthetic import bl_titles, synthetic_collection  # noqa: E402
 
 from illustra.collection import Collection  # noqa: E402
-from illustra.encoders import register_encoder  # noqa: E402
+from illustra.encoders import Encoder, register_encoder  # noqa: E402
 from illustra.encoders.base import l2_normalise  # noqa: E402
 from illustra.encoders.minilm import text_encoder  # noqa: E402
 from illustra.index import build_index  # noqa: E402
@@ -77,7 +77,7 @@ def _hash_vec(text: str) -> np.ndarray:
     return l2_normalise(np.random.default_rng(seed).standard_normal((1, DIM)).astype(np.float32))[0]
 
 
-class HashEncoder:
+class HashEncoder(Encoder):
     """Stand-in picture encoder: a query's vector is a hash of its text (costs ~nothing)."""
 
     name = MODEL

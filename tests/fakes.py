@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
-from illustra.encoders.base import l2_normalise
+from illustra.encoders.base import Encoder, l2_normalise
 
 COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (220, 20, 20),
@@ -34,7 +34,7 @@ def _lift(rgb: np.ndarray) -> np.ndarray:
     return l2_normalise(feats @ _PROJ)
 
 
-class FakeEncoder:
+class FakeEncoder(Encoder):
     name = "fake"
     dim = 16
     image_side = 64

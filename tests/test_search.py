@@ -8,6 +8,7 @@ from click.testing import CliRunner
 
 from illustra.cli import main
 from illustra.collection import Collection
+from illustra.encoders import Encoder
 from illustra.errors import BadInput, IndexMissing, ItemNotFound, ModelMismatch, NotEmbedded
 from illustra.index import build_index, load_index
 from illustra.search import SearchService
@@ -146,7 +147,7 @@ def test_cli_errors_are_one_line(tmp_path, coll):
     assert r.exit_code == 2 and "exactly one" in r.stderr
 
 
-class BrightnessEncoder:
+class BrightnessEncoder(Encoder):
     """A picture-only companion space for the fake model: pictures by brightness alone (red and blue
     plates are equally bright here, so they are neighbours, unlike in the fake model's colour space)."""
 
@@ -161,11 +162,8 @@ class BrightnessEncoder:
             out.append([np.cos(b * np.pi / 2), np.sin(b * np.pi / 2)])
         return np.asarray(out, np.float32)
 
-    def embed_texts(self, texts):
-        raise BadInput("picture-only")
-
-    def describe(self):
-        return {"image_only": True, "similarity_for": "fake"}
+    supports_text = False
+    similarity_for = "fake"
 
 
 def test_picture_queries_use_the_companion_space(tmp_path):

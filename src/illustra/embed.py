@@ -141,13 +141,8 @@ def embed_collection(
     already_done = int((has_image & done).sum())
     no_image = int((~has_image).sum())
 
-    prepare = getattr(encoder, "prepare_image", None)
-    embed_prepared = getattr(encoder, "embed_prepared", None)
-    if prepare is None or embed_prepared is None:
-        prepare, embed_fn = None, encoder.embed_images
-    else:
-        embed_fn = embed_prepared
-    reader = _Reader(collection, max(64, int(encoder.image_side) * DECODE_SCALE), prepare)
+    reader = _Reader(collection, max(64, int(encoder.image_side) * DECODE_SCALE), encoder.prepare_image)
+    embed_fn = encoder.embed_prepared
     id_column = collection.dataset.data.column("id")
 
     # Chunks follow a fixed grid of rows, so a resumed run with the same chunk size lines up.
@@ -264,9 +259,7 @@ def embed_collection(
     )
     if needs_consolidate:
         extra: dict[str, Any] = {"rows": n, "skipped": total_skipped, "image_side": int(encoder.image_side)}
-        describe = getattr(encoder, "describe", None)
-        if callable(describe):
-            extra.update(describe())
+        extra.update(encoder.describe())
         total_vectors = store.consolidate(int(encoder.dim), extra=extra)
     else:
         total_vectors = int(entry.get("count", 0))

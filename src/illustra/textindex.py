@@ -34,6 +34,7 @@ import numpy as np
 
 from . import settings
 from .collection import Collection, now_iso, write_json_atomic
+from .encoders.base import TextEncoder
 from .highlight import clean_text, fold
 from .keywords import build_keyword_index, stem
 from .keywords import words as split_words
@@ -143,7 +144,7 @@ def semantic_wanted(collection: Collection, requested: bool | None) -> bool:
     return len(collection) <= int(settings.get("text_semantic_auto_max"))
 
 
-def semantic_encoder(spec: str) -> Any:
+def semantic_encoder(spec: str) -> TextEncoder:
     """Text encoder for sentence vectors: 'minilm' (shared, offline), or any encoder name (e.g. a CLIP id)."""
     if spec == SEMANTIC_DEFAULT_MODEL:
         from .encoders.minilm import text_encoder

@@ -52,13 +52,14 @@ register_encoder("lite", _lite)
 register_encoder("lite-visual", _lite_visual)
 
 
-# Picture-only companion spaces: picture-to-picture queries for the key model rank better there.
-_SIMILARITY: dict[str, str] = {"lite": "lite-visual"}
-
-
 def similarity_model_of(model: str | Encoder) -> str | None:
-    """The picture-only companion space a model offers for picture-to-picture queries, if any."""
-    return _SIMILARITY.get(model if isinstance(model, str) else model.name)
+    """The picture-only companion space a model offers for picture-to-picture queries, if any
+    (declared by the encoder as ``picture_companion``)."""
+    if isinstance(model, str):
+        if model not in _FACTORIES:
+            return None  # Hub models declare none; don't load weights just to ask
+        model = load_encoder(model)
+    return model.picture_companion
 
 
 def resolve_model_name(spec: str | None) -> str:

@@ -3,29 +3,77 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, ClassVar
 
 import numpy as np
 from PIL import Image
 
+from ..errors import BadInput
 
-@runtime_checkable
-class Encoder(Protocol):
-    """Maps images and texts into one shared space.
 
-    Both methods return float32 arrays of shape ``(n, dim)`` whose rows have unit L2 norm, so inner
-    product is cosine similarity. ``name`` is the stable identifier recorded in a collection's
-    manifest; searching an index with an encoder of another ``name`` is refused.
+class TextEncoder:
+    """Maps texts to unit-length float32 vectors (sentence models for catalogue text)."""
+
+    name: str
+    dim: int
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def embed_query(self, query: str) -> np.ndarray:
+        """One search query (encoders that cache repeated queries override this)."""
+        return self.embed_texts([query])[0]
+
+
+class Encoder(TextEncoder):
+    """Maps images (and, where it can, texts) into one space.
+
+    Subclasses set ``name``, ``dim`` and ``image_side`` and implement ``embed_images``; those with
+    a text side set ``supports_text`` and implement ``embed_texts``. Every method returns float32
+    arrays of shape ``(n, dim)`` whose rows have unit L2 norm, so inner product is cosine
+    similarity. ``name`` is the stable identifier recorded in a collection's manifest; searching an
+    index with an encoder of another ``name`` is refused.
     """
 
     name: str
     dim: int
     # Longest image side the model actually looks at; decode workers shrink to this early.
     image_side: int
+    # Whether texts can be embedded into the picture space (a text query searches the pictures).
+    supports_text: ClassVar[bool] = True
+    # For a picture-only space: the model whose picture-to-picture queries it answers.
+    similarity_for: ClassVar[str | None] = None
+    # The picture-only companion space this model offers for picture-to-picture queries, if any.
+    picture_companion: ClassVar[str | None] = None
 
-    def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray: ...
+    def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
+        raise NotImplementedError
 
-    def embed_texts(self, texts: Sequence[str]) -> np.ndarray: ...
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        raise Unsupported(f"the model {self.name!r} compares pictures with pictures only; it has no text side")
+
+    def prepare_image(self, image: Image.Image) -> Any:
+        """CPU-side preprocessing that decode workers may run ahead of the model (default: none)."""
+        return image
+
+    def embed_prepared(self, items: Sequence[Any]) -> np.ndarray:
+        """``embed_images`` over what ``prepare_image`` returned."""
+        return self.embed_images(items)
+
+    def describe(self) -> dict[str, Any]:
+        """Facts recorded in the manifest beside the embedding (precision, model type, …)."""
+        out: dict[str, Any] = {}
+        if not self.supports_text:
+            out["image_only"] = True
+        if self.similarity_for:
+            out["similarity_for"] = self.similarity_for
+        return out
+
+
+class Unsupported(BadInput):
+    """The encoder was asked for something it declares it cannot do."""
+
+    code = "unsupported"
 
 
 def l2_normalise(x: np.ndarray) -> np.ndarray:

@@ -27,7 +27,7 @@ from PIL import Image
 
 from .. import settings
 from ..errors import ModelUnavailable
-from .base import l2_normalise
+from .base import Encoder, l2_normalise
 
 # "org/name" or a bare legacy name; anything else is taken as a filesystem path.
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
@@ -267,7 +267,7 @@ def _available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-class ClipEncoder:
+class ClipEncoder(Encoder):
     """An image-text model from 🤗 transformers, returning L2-normalised float32 vectors."""
 
     def __init__(self, name_or_path: str | None = None, device: str | None = None) -> None:

@@ -42,7 +42,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import BadInput, ModelUnavailable
-from .base import l2_normalise
+from .base import Encoder, l2_normalise
 
 log = logging.getLogger("illustra")
 
@@ -256,12 +256,13 @@ def _cache_dir() -> Path:
     return Path(base) / "illustra" / "lite"
 
 
-class LiteEncoder:
+class LiteEncoder(Encoder):
     """ImageNet classifier + sentence embedder, joined by ConSE. See the module docstring."""
 
     name = "lite"
     dim = 384
     image_side = SIDE
+    picture_companion = "lite-visual"
     visual_dim = 1280
 
     def __init__(self, recipe: Recipe = DEFAULT_RECIPE) -> None:
@@ -473,7 +474,7 @@ def _write_bank(path: Path, key: str, bank: np.ndarray) -> None:
         log.info("lite encoder: could not cache the class bank in %s: %s", path.parent, exc)
 
 
-class LiteVisualEncoder:
+class LiteVisualEncoder(Encoder):
     """The lite image tower's pooled features: a picture-only space for "more like this" and
     search by picture, embedded beside ``lite`` (mAP@100 0.169 vs 0.104 for picture-to-picture
     queries on Open Clip Art). It has no text side."""
@@ -488,8 +489,5 @@ class LiteVisualEncoder:
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         return self._lite.embed_images_visual(images)
 
-    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
-        raise BadInput("'lite-visual' compares pictures with pictures; search text with the 'lite' model")
-
-    def describe(self) -> dict[str, Any]:
-        return {"image_only": True, "similarity_for": "lite"}
+    supports_text = False
+    similarity_for = "lite"

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelUnavailable
-from .base import l2_normalise
+from .base import TextEncoder, l2_normalise
 
 NAME = "minilm"
 DIM = 384
@@ -59,7 +59,7 @@ def _load() -> Any:
         raise ModelUnavailable(f"cannot load all-MiniLM-L6-v2 from {path}: {exc}") from exc
 
 
-class MiniLMText:
+class MiniLMText(TextEncoder):
     """Text-only encoder over the shared model; repeated queries (paging) come from a small cache."""
 
     name = NAME

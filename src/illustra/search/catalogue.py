@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..collection import Collection
+from ..encoders.base import TextEncoder
 from ..errors import CollectionError
 from ..highlight import clean_text, highlight_words, matched_words
 from ..keywords import KeywordIndex, stem
@@ -50,7 +51,7 @@ class TextIndex:
         sem = info.get("semantic") or None
         self.semantic_model: str | None = sem["model"] if sem else None
         self._semantic: Any = None
-        self._encoder: Any = None
+        self._encoder: TextEncoder | None = None
         self.stale = info.get("fingerprint") != fingerprint(collection, collection.text_fields)
 
     # -- parts, loaded on first use -------------------------------------------------------
@@ -100,10 +101,7 @@ class TextIndex:
     def embed_query(self, query: str) -> np.ndarray:
         if self._encoder is None:
             self._encoder = semantic_encoder(str(self.semantic_model))
-        enc = self._encoder
-        if hasattr(enc, "embed_query"):
-            return np.asarray(enc.embed_query(query), np.float32)
-        return np.asarray(enc.embed_texts([query])[0], np.float32)
+        return np.asarray(self._encoder.embed_query(query), np.float32)
 
     def warm(self) -> None:
         self.keywords.ranking(query_stems("warm"), 1, None)

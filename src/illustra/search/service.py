@@ -16,6 +16,7 @@ from .. import images
 from ..collection import Collection
 from ..embedding_store import pick_model, similarity_companion
 from ..encoders import Encoder, load_encoder
+from ..encoders.base import Unsupported
 from ..errors import IndexMissing, ItemNotFound, ModelMismatch, NotEmbedded
 from ..guardrails import Guardrails
 from ..index import VectorIndex, load_index
@@ -128,7 +129,8 @@ class SearchService:
         """Load the encoder and indexes now (servers call this at start-up)."""
         if self._not_embedded is None:
             _ = self.index
-            self.encoder.embed_texts(["warm up"])
+            if self.encoder.supports_text:
+                self.encoder.embed_texts(["warm up"])
         if self.text_index is not None:
             self.text_index.warm()
 
@@ -143,7 +145,12 @@ class SearchService:
 
     # -- queries --------------------------------------------------------------------------
     def embed_text(self, query: str) -> np.ndarray:
-        return self.encoder.embed_texts([check_query(query)])[0]
+        query = check_query(query)
+        if not self.encoder.supports_text:
+            raise Unsupported(
+                f"the collection was embedded with {self.model!r}, which has no text side: search it by picture"
+            )
+        return self.encoder.embed_texts([query])[0]
 
     def query_image(self, image: Image.Image | bytes | str | Path) -> Image.Image:
         """Decode a query image (uploaded bytes, a file, or a PIL image) through the safe decoder."""
