@@ -13,6 +13,7 @@ from illustra.collection import Collection
 from illustra.encoders import register_encoder
 from illustra.errors import BadInput
 from illustra.eval import taxonomy as tx
+from illustra.eval.metrics import ranked_average_precision, ranked_precision
 
 from .fakes import FakeEncoder
 from .searchkit import build_colour_collection
@@ -59,11 +60,11 @@ def test_never_predicted_and_empty_classes():
 
 def test_ranking_metrics_by_hand():
     ranking = [True, False, True, False]
-    assert tx.precision_at_k(ranking, 1) == 1.0
-    assert tx.precision_at_k(ranking, 2) == 0.5
-    assert tx.precision_at_k(ranking, 10) == pytest.approx(0.2)  # a short ranking is not excused
-    assert tx.average_precision(ranking) == pytest.approx((1 / 1 + 2 / 3) / 2)
-    assert tx.average_precision([False, False]) == 0.0
+    assert ranked_precision(ranking, 1) == 1.0
+    assert ranked_precision(ranking, 2) == 0.5
+    assert ranked_precision(ranking, 10) == pytest.approx(0.2)  # a short ranking is not excused
+    assert ranked_average_precision(ranking) == pytest.approx((1 / 1 + 2 / 3) / 2)
+    assert ranked_average_precision([False, False]) == 0.0
     curve = tx.pr_curve(ranking)
     assert curve["recall"] == [0.5, 0.5, 1.0, 1.0]
     assert curve["precision"] == pytest.approx([1.0, 0.5, 2 / 3, 0.5], abs=1e-4)

@@ -188,19 +188,14 @@ def model_facts(model: str) -> dict[str, Any]:
 
 def evaluations(coll: Collection) -> dict[str, dict[str, Any]]:
     """The newest taxonomy and retrieval evaluation per model, from ``<collection>/eval/``."""
-    from .eval import taxonomy
+    from .eval import retrieval, taxonomy
 
     out: dict[str, dict[str, Any]] = {}
     for r in taxonomy.load_results(coll.root):
         out.setdefault(str(r["model"]), {}).setdefault("taxonomy", r)
-    try:
-        from .eval import retrieval
-
-        for r in sorted(retrieval.load_results(coll), key=lambda r: str(r.get("date", "")), reverse=True):
-            if r.get("model"):
-                out.setdefault(str(r["model"]), {}).setdefault("retrieval", r)
-    except ImportError:  # pragma: no cover - retrieval evaluation is optional
-        pass
+    for r in sorted(retrieval.load_results(coll), key=lambda r: str(r.get("date", "")), reverse=True):
+        if r.get("model"):
+            out.setdefault(str(r["model"]), {}).setdefault("retrieval", r)
     return out
 
 

@@ -75,15 +75,6 @@ class EmbeddingStore:
                 )
         return [p for _, p in sorted(found)]
 
-    def done_ranges(self) -> list[tuple[int, int]]:
-        """Row ranges that have at least one chunk file."""
-        out = set()
-        for p in self.chunk_paths():
-            m = _CHUNK_RE.match(p.name)
-            assert m is not None
-            out.add((int(m.group(1)), int(m.group(2))))
-        return sorted(out)
-
     def done_rows(self) -> tuple[np.ndarray, np.ndarray]:
         """Dataset rows the chunks hold a vector for, and rows they record as skipped."""
         embedded: list[np.ndarray] = []

@@ -37,10 +37,31 @@ def relevance_vector(ranked: Sequence[str], relevant: set[str] | frozenset[str],
     return [1 if r in relevant else 0 for r in _dedupe(ranked)[:k]]
 
 
+def ranked_precision(relevance: Sequence[int | bool], k: int) -> float:
+    """Share of relevant items among the first ``k`` of a ranking given as 1/0 (or True/False)
+    per rank; a ranking shorter than ``k`` is not excused."""
+    if k <= 0:
+        raise ValueError(f"k must be positive, got {k}")
+    return sum(1 for r in list(relevance)[:k] if r) / k
+
+
+def ranked_average_precision(relevance: Sequence[int | bool], n_relevant: int | None = None) -> float:
+    """Mean of the precision at each relevant rank, over ``n_relevant`` relevant items (default:
+    those in the ranking, i.e. a full ranking). The one AP of both retrieval and taxonomy evaluation."""
+    hits = 0
+    total = 0.0
+    for i, rel in enumerate(relevance, start=1):
+        if rel:
+            hits += 1
+            total += hits / i
+    denominator = hits if n_relevant is None else n_relevant
+    return total / denominator if denominator else 0.0
+
+
 def precision_at(ranked: Sequence[str], relevant: set[str] | frozenset[str], k: int = PRIMARY_K) -> float:
     """Relevant items among the first ``k`` results, divided by ``k`` (short lists are not excused)."""
     _check(relevant, k)
-    return sum(relevance_vector(ranked, relevant, k)) / k
+    return ranked_precision(relevance_vector(ranked, relevant, k), k)
 
 
 def recall_at(ranked: Sequence[str], relevant: set[str] | frozenset[str], k: int = PRIMARY_K) -> float:
@@ -50,13 +71,7 @@ def recall_at(ranked: Sequence[str], relevant: set[str] | frozenset[str], k: int
 
 def average_precision(ranked: Sequence[str], relevant: set[str] | frozenset[str], k: int = 100) -> float:
     _check(relevant, k)
-    hits = 0
-    total = 0.0
-    for i, rel in enumerate(relevance_vector(ranked, relevant, k), start=1):
-        if rel:
-            hits += 1
-            total += hits / i
-    return total / len(relevant)
+    return ranked_average_precision(relevance_vector(ranked, relevant, k), len(relevant))
 
 
 def _discount(i: int) -> float:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import BadInput
+from .metrics import ranked_average_precision, ranked_precision
 
 DEFAULT_TEMPLATES = ("a picture of {}", "an illustration of {}", "a drawing of {}")
 DEFAULT_K = 10
@@ -75,24 +76,6 @@ def macro_average(per_class: dict[str, dict[str, float | int]], key: str) -> flo
     return float(np.mean(vals)) if vals else 0.0
 
 
-def precision_at_k(relevant_sorted: Sequence[bool], k: int) -> float:
-    """Share of relevant items among the first ``k`` of a ranking (a short ranking is not excused)."""
-    if k <= 0:
-        raise ValueError("k must be positive")
-    return sum(1 for r in list(relevant_sorted)[:k] if r) / k
-
-
-def average_precision(relevant_sorted: Sequence[bool]) -> float:
-    """Mean of the precision at each relevant item's rank, over a full ranking."""
-    hits = 0
-    total = 0.0
-    for i, r in enumerate(relevant_sorted, start=1):
-        if r:
-            hits += 1
-            total += hits / i
-    return total / hits if hits else 0.0
-
-
 def pr_curve(relevant_sorted: Sequence[bool], points: int = 50) -> dict[str, list[float]]:
     """Precision and recall after each rank (thinned to about ``points`` points) of a ranking."""
     rel = np.asarray(relevant_sorted, dtype=bool)
@@ -134,8 +117,8 @@ def retrieval_report(
         order = np.argsort(-scores[:, j], kind="stable")
         rel = (truth[order] == lab).tolist()
         out[lab] = {
-            "p_at_k": precision_at_k(rel, k) if any(rel) else 0.0,
-            "ap": average_precision(rel),
+            "p_at_k": ranked_precision(rel, k) if any(rel) else 0.0,
+            "ap": ranked_average_precision(rel),
             "pr_curve": pr_curve(rel),
         }
     return out
