@@ -39,6 +39,7 @@ class Setting:
     # For values with a structure of their own (weights): text -> value, raising ValueError/BadInput.
     parse_with: Callable[[str], Any] | None = None
     accepts: str = ""  # how a custom-parsed value is written, for messages
+    shown_default: str = ""  # the default as docs show it, where it depends on the machine
 
     @property
     def env(self) -> str:
@@ -141,14 +142,14 @@ def _field_weights(text: str) -> dict[str, float]:
 SETTINGS: dict[str, Setting] = {
     s.name: s
     for s in [
-        Setting("data_dir", _default_data_dir(), "Per-user directory holding the demo collection."),
+        Setting("data_dir", _default_data_dir(), "Per-user directory holding the demo collection.", shown_default="$XDG_DATA_HOME/illustra or ~/.local/share/illustra"),
         Setting("model", "laion/CLIP-ViT-B-32-laion2B-s34B-b79K", "Default embedding model (Hub id, local directory, or 'lite')."),
         Setting("max_image_pixels", 64_000_000, "Images with more pixels than this are refused as decompression bombs.", min=1),
         Setting("max_image_bytes", 50_000_000, "Image files larger than this many bytes are refused.", min=1),
         Setting("stored_image_side", 1024, "Longest side of the bounded-size image copy stored in a collection.", min=1),
         Setting("exact_index_max", 50_000, "Collections up to this size get an exact (flat) index; larger ones HNSW.", min=0),
         Setting("batch_size", 32, "Images per model call when embedding.", min=1),
-        Setting("workers", max(1, (os.cpu_count() or 2)), "Decode/resize worker threads when embedding.", min=1),
+        Setting("workers", max(1, (os.cpu_count() or 2)), "Decode/resize worker threads when embedding.", shown_default="the number of CPU cores", min=1),
         Setting("download_concurrency", 8, "Concurrent downloads.", min=1),
         Setting("download_timeout", 20.0, "Seconds to wait for a download to connect or to send the next bytes.", min=0.1),
         Setting("download_retries", 3, "Retries for transient download failures, with exponential backoff.", min=0, max=20),

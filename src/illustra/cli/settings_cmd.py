@@ -40,7 +40,8 @@ def markdown_table() -> str:
     """README's settings table, made from the registry."""
     lines = ["| setting | environment variable | default | accepts | meaning |", "|---|---|---|---|---|"]
     for s in settings.SETTINGS.values():
-        lines.append(f"| {s.name} | `{s.env}` | `{s.default}` | {s.describe_accepted()} | {s.help} |")
+        default = s.shown_default or f"`{s.default}`"
+        lines.append(f"| {s.name} | `{s.env}` | {default} | {s.describe_accepted()} | {s.help} |")
     return "\n".join(lines)
 
 
