@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..search.limits import MAX_K
+from ..search.limits import MAX_K, Mode
 from .common import collection_option, echo_json, model_option, notice
 
 
@@ -50,7 +50,7 @@ from .common import collection_option, echo_json, model_option, notice
 )
 @click.option(
     "--mode",
-    default="visual",
+    default=str(Mode.VISUAL),
     show_default=True,
     help="What the queries match: visual (the pictures), text (the catalogue text) or hybrid (both); "
     "several, comma-separated (visual,text,hybrid), are compared side by side in one run.",
