@@ -11,8 +11,15 @@ from illustra.collection import Collection
 from illustra.errors import SourceError
 from illustra.sources import openclipart as oc
 
+from illustra.pipeline import IngestStage
+from illustra.sources import ingest
+
+# The Debian packages scripts/setup.sh installs; two tests read them as they are.
 REAL_SVG = Path("/usr/share/openclipart/svg")
-needs_package = pytest.mark.skipif(not REAL_SVG.is_dir(), reason="Debian openclipart-svg is not installed")
+
+
+def _need_package() -> None:
+    assert REAL_SVG.is_dir(), "the Debian package openclipart-svg is missing: run bash scripts/setup.sh"
 
 NS = (
     'xmlns="http://www.w3.org/2000/svg" xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
@@ -109,8 +116,8 @@ def test_illustrator_namespace_entities_are_accepted():
     assert meta is not None and meta.title == "Logo"
 
 
-@needs_package
 def test_reads_real_openclipart_svgs():
+    _need_package()
     cross = oc.read_svg_metadata(REAL_SVG / "geography/astronomy/southen_cross_01.svg")
     assert cross is not None
     assert cross.title == "Southen Cross"
@@ -186,11 +193,10 @@ def test_ingest_rows_metadata_and_images(tree, tmp_path, monkeypatch):
     monkeypatch.setenv("ILLUSTRA_STORED_IMAGE_SIDE", "256")
     monkeypatch.setenv("ILLUSTRA_MAX_IMAGE_PIXELS", "150000")  # the 400x400 cake is "gigantic" here
     root = tmp_path / "coll"
-    report = oc.ingest_openclipart(root, png_root=png, svg_root=svgs, progress=False)
+    summary = ingest(root, oc.OpenClipArtSource(png, svgs), progress=False)
     # Gigantic local files are shrunk in bounded memory, not refused.
-    assert report.selected == 4 and report.added == 4
-    assert report.image_failures == {} and report.failed_ids == []
-    assert report.metadata_failures == 1 and report.missing_svg == 1
+    assert summary.added == 4 and summary.skipped == 0
+    assert summary.counts["metadata_failures"] == 1 and summary.counts["missing_svg"] == 1
     coll = Collection(root)
     cake = Image.open(io.BytesIO(coll.image_bytes(coll.row_of("food/huge_cake_01")) or b""))
     assert max(cake.size) == 256
@@ -219,6 +225,8 @@ def test_ingest_rows_metadata_and_images(tree, tmp_path, monkeypatch):
     assert coll.metadata(coll.row_of("food/wide_banner"))["svg_path"] == ""
     [entry] = [s for s in coll.manifest["sources"] if s["kind"] == "openclipart"]
     assert entry["complete"] and entry["added"] == 4 and entry["limit"] is None
+    assert entry["selected"] == 4 and entry["image_failures"] == {}
+    assert entry["metadata_failures"] == 1 and entry["missing_svg"] == 1
     # Every item that was skipped or degraded is listed with its reason.
     log = (root / "ingest_report.tsv").read_text(encoding="utf-8").splitlines()
     assert any(
@@ -226,9 +234,32 @@ def test_ingest_rows_metadata_and_images(tree, tmp_path, monkeypatch):
     )
 
 
-def test_source_works_with_the_generic_ingest_driver(tree, tmp_path):
-    from illustra.sources import ingest
+def test_images_that_cannot_be_decoded_are_counted_by_kind(tree, tmp_path):
+    png, svgs = tree
+    (png / "food/broken_01.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    summary = ingest(tmp_path / "coll", oc.OpenClipArtSource(png, svgs), progress=False)
+    assert summary.added == 4 and summary.skipped == 1
+    [entry] = Collection(tmp_path / "coll").manifest["sources"]
+    assert entry["selected"] == 5 and sum(entry["image_failures"].values()) == 1
+    assert entry["added"] + sum(entry["image_failures"].values()) == entry["selected"]
 
+
+def test_html_entities_in_svg_metadata_are_decoded_once(tree, tmp_path):
+    png, svgs = tree
+    # As the package has it: the XML escapes the "&" of an HTML character reference.
+    work = (
+        "<cc:Work><dc:title>Gelato all&amp;#39;italiana</dc:title>"
+        "<dc:description>Fish &amp;amp;amp; chips</dc:description></cc:Work>"
+    )
+    _svg(svgs / "food/huge_cake_01.svg", svg(work))
+    ingest(tmp_path / "coll", oc.OpenClipArtSource(png, svgs), progress=False)
+    coll = Collection(tmp_path / "coll")
+    cake = coll.metadata(coll.row_of("food/huge_cake_01"))
+    assert cake["title"] == "Gelato all'italiana"
+    assert cake["description"] == "Fish &amp; chips"  # one decoding, not two
+
+
+def test_source_works_with_the_generic_ingest_driver(tree, tmp_path):
     png, svgs = tree
     summary = ingest(tmp_path / "generic", oc.OpenClipArtSource(png, svgs, limit=3))
     assert summary.added == 3 and summary.skipped == 0
@@ -242,23 +273,43 @@ def test_source_works_with_the_generic_ingest_driver(tree, tmp_path):
 def test_ingest_resumes_and_a_finished_run_is_reused(tree, tmp_path):
     png, svgs = tree
     root = tmp_path / "coll"
-    first = oc.ingest_openclipart(root, png_root=png, svg_root=svgs, limit=2, progress=False)
-    assert first.added == 2 and oc.ingest_complete(root, 2) and not oc.ingest_complete(root, None)
+    two, every = IngestStage(oc.OpenClipArtSource(png, svgs, 2)), IngestStage(oc.OpenClipArtSource(png, svgs))
+    assert not two.is_current(root) and two.is_current(root).reason == "no collection yet"
+    first = two.build(root, progress=False).result
+    assert first.added == 2 and two.is_current(root) and not every.is_current(root)
     # A larger run (as after an interrupted one) only decodes what is missing.
-    more = oc.ingest_openclipart(root, png_root=png, svg_root=svgs, batch_size=1, progress=False)
+    more = every.build(root, progress=False).result
     assert more.already_present == 2 and more.added == 2
     assert len(Collection(root)) == 4
-    stamp = Collection(root).manifest["updated"]
-    again = oc.ingest_openclipart(root, png_root=png, svg_root=svgs, progress=False)
-    assert again.skipped and again.added == 0
-    assert Collection(root).manifest["updated"] == stamp
+    assert every.is_current(root) and two.is_current(root)
     entries = [s for s in Collection(root).manifest["sources"] if s["kind"] == "openclipart"]
-    assert [(e["limit"], e["added"]) for e in entries] == [(2, 2), (None, 2)]
-    assert not any(e.get("batch") for e in entries)
+    assert [(e["limit"], e["added"], e["complete"]) for e in entries] == [(2, 2, True), (None, 2, True)]
 
 
-@needs_package
+def test_an_interrupted_ingest_keeps_its_rows_and_is_not_current(tree, tmp_path, monkeypatch):
+    png, svgs = tree
+    root = tmp_path / "coll"
+    stage = IngestStage(oc.OpenClipArtSource(png, svgs, workers=1))
+    real = oc.make_row
+    calls = {"n": 0}
+
+    def interrupt_third(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(oc, "make_row", interrupt_third)
+    summary = stage.build(root, progress=False).result
+    assert summary.interrupted and summary.added == 2 and len(Collection(root)) == 2
+    assert not stage.is_current(root)
+    monkeypatch.setattr(oc, "make_row", real)
+    resumed = stage.build(root, progress=False).result
+    assert resumed.already_present == 2 and resumed.added == 2 and stage.is_current(root)
+
+
 def test_real_package_listing_matches_the_documented_ids():
+    _need_package()
     items = oc.list_images()
     assert len(items) == 6900
     ids = {i for i, _ in items}

@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
 from .common import notice
-
-
-def _index_hooks(coll: Any) -> None:
-    # The same extra indexes `illustra index` builds (e.g. the catalogue text index).
-    from ..textindex import index_hook
-
-    index_hook(coll, notice)
 
 
 def _print_examples(collection: str, model: str) -> None:
@@ -44,7 +35,8 @@ def _print_examples(collection: str, model: str) -> None:
 @click.option(
     "--no-install",
     is_flag=True,
-    help="Never run apt-get; if the packages are missing, say how to install them and stop.",
+    hidden=True,
+    help="Kept for compatibility: the demo never installs anything.",
 )
 @click.pass_context
 def demo_cmd(
@@ -58,20 +50,13 @@ def demo_cmd(
 ) -> None:
     """Build a searchable collection of Open Clip Art (Debian openclipart-png/svg) with no model hub.
 
-    Installs the packages with apt-get when run as root and they are missing. A second run reuses
-    everything already built; an interrupted run resumes.
+    Installs nothing: scripts/setup.sh installs the packages, and without them the demo says what
+    to run. A second run reuses everything already built; an interrupted run resumes.
     """
     from ..demo import build_demo, default_collection_dir
 
     root = collection_dir or str(default_collection_dir())
-    build = build_demo(
-        root,
-        model=model,
-        limit=limit,
-        notify=notice,
-        after_index=_index_hooks,
-        install=False if no_install else None,
-    )
+    build = build_demo(root, model=model, limit=limit, notify=notice)
     for s in build.stages:
         click.echo(f"{s.name:<9} {s.status:<7} {s.seconds:7.1f} s  {s.detail}")
     if build.reused_everything:

@@ -55,27 +55,19 @@ def embed_cmd(
     Interrupt at any time and run the same command again: finished chunks are kept. Images that
     cannot be decoded are skipped and listed in embeddings/<model>/skipped.tsv.
     """
-    from ..collection import Collection
-    from ..embed import embed_collection
-    from ..encoders import load_encoder, similarity_model_of
+    from pathlib import Path
 
-    collection = Collection(collection_dir)
-    encoder = load_encoder(model, notify=notice)
-    encoders = [encoder]
-    companion = similarity_model_of(encoder)
-    if similarity and companion:
-        encoders.append(load_encoder(companion))
-    summaries = [
-        embed_collection(
-            collection,
-            enc,
-            batch_size=batch_size,
-            workers=workers,
-            chunk_rows=chunk_rows,
-            progress=not no_progress,
-        )
-        for enc in encoders
-    ]
+    from ..collection import Collection
+    from ..pipeline import CompanionStage, EmbedOptions, EmbedStage, Pipeline, Stage
+
+    Collection(collection_dir)  # a missing collection is a one-line error before any model loads
+    embed = EmbedStage(model, EmbedOptions(batch_size, workers, chunk_rows), notify=notice)
+    embed.encoder()
+    stages: list[Stage] = [embed]
+    if similarity and CompanionStage(embed).companion():
+        stages.append(CompanionStage(embed))
+    run = Pipeline(stages).run(Path(collection_dir), progress=not no_progress, force=True)
+    summaries = [s.result for s in run.stages]
     if as_json:
         docs = [s.as_dict() for s in summaries]
         echo_json(docs[0] if len(docs) == 1 else {**docs[0], "similarity": docs[1]})

@@ -25,23 +25,15 @@ from .common import collection_option, model_option, notice
 )
 def index_cmd(collection_dir: str, model: str | None, kind: str, text_semantic: bool | None) -> None:
     """Build the search index for an embedded collection."""
-    from ..collection import Collection
-    from ..embedding_store import embedded_models, pick_model
-    from ..index import build_index
+    from pathlib import Path
 
-    coll = Collection(collection_dir)
-    models = [pick_model(coll, model)] if model else embedded_models(coll)
-    if not models:
-        from ..textindex import has_text_metadata
+    from ..pipeline import Pipeline, Stage, TextIndexStage, VectorIndexStage
 
-        if not has_text_metadata(coll):
-            pick_model(coll, None)  # raises NotEmbedded with the standard message
-        notice("no pictures are embedded yet: building the catalogue text index only")
-    for m in models:
-        info = build_index(coll, m, None if kind == "auto" else kind)
-        notice(f"indexed {info['count']} vectors for {m} ({info['kind']}, {info['build_seconds']} s)")
-    from ..textindex import index_hook
+    stages: list[Stage] = [
+        VectorIndexStage([model] if model else None, None if kind == "auto" else kind, notify=notice),
+        TextIndexStage(text_semantic, notify=notice),
+    ]
+    Pipeline(stages).run(Path(collection_dir), force=True)
 
-    index_hook(coll, notice, semantic=text_semantic)
 
 commands = [index_cmd]

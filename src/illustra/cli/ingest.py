@@ -22,6 +22,16 @@ progress_option = click.option(
 )
 
 
+def _run(collection_dir: str, source: Any, progress: bool) -> None:
+    """The pipeline's ingest stage (the one ingest driver), then the usual summary."""
+    from pathlib import Path
+
+    from ..pipeline import IngestStage, Pipeline
+
+    run = Pipeline([IngestStage(source)]).run(Path(collection_dir), progress=progress, force=True)
+    _report(run.result("ingest"))
+
+
 def _report(summary: Any) -> None:
     lines = summary.lines()
     click.echo(lines[0])
@@ -62,10 +72,9 @@ def ingest_folder(
 ) -> None:
     """Add every image under PATH (recursively), with metadata.csv / metadata.jsonl sidecars."""
     from ..sources import FolderSource
-    from ..sources import ingest as run
 
     source = FolderSource(path, metadata=metadata, workers=workers, limit=limit)
-    _report(run(collection_dir, source, progress=progress))
+    _run(collection_dir, source, progress)
 
 
 @ingest.command("hub")
@@ -99,7 +108,6 @@ def ingest_hub(
 ) -> None:
     """Add rows of a 🤗 dataset NAME (a Hub id or a local folder of parquet/imagefolder files)."""
     from ..sources import HubSource
-    from ..sources import ingest as run
 
     source = HubSource(
         name,
@@ -111,7 +119,7 @@ def ingest_hub(
         limit=limit,
         cache_dir=cache_dir,
     )
-    _report(run(collection_dir, source, progress=progress))
+    _run(collection_dir, source, progress)
 
 
 @ingest.command("manifest")
@@ -162,7 +170,6 @@ def ingest_manifest(
     from pathlib import Path
 
     from ..sources import PRESETS, DownloadConfig, ManifestSource
-    from ..sources import ingest as run
 
     config = None
     if download:
@@ -177,7 +184,7 @@ def ingest_manifest(
         source: ManifestSource = PRESETS[preset](file, size=size, **common)
     else:
         source = ManifestSource(file, image_column=image_column, id_column=id_column, **common)
-    _report(run(collection_dir, source, progress=progress))
+    _run(collection_dir, source, progress)
 
 
 commands = [ingest]

@@ -4,10 +4,15 @@ driver that streams a source's rows into ``Collection.create``.
 A source is an object with ``kind``, ``extra_fields``, ``text_fields``, ``describe()`` and
 ``rows(ctx)``; ``rows`` is a generator, so images are decoded one at a time (or a bounded window
 at a time, see ``ordered_map``) and never all held in memory.
+
+``ingest`` is the one driver every source goes through, and ``clean_row`` the one place a row is
+normalised on its way in: HTML character references in its text ("all&#39;italiana") are decoded
+there, exactly once. A collection ingested before that was done is repaired by its next ingest.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections import Counter, deque
@@ -20,6 +25,11 @@ from typing import Any, Protocol, TypeVar
 from ..collection import CORE_FIELDS
 
 REPORT_NAME = "ingest_report.tsv"
+# Recorded in a source's manifest entry, in the same write as its rows: from that ingest on, every
+# row of the collection has its text decoded (earlier rows are repaired by that same ingest).
+DECODED_MARK = "html_unescaped"
+# Row keys that are not text to decode: the stable id, the image and where it came from.
+NOT_TEXT = frozenset({"id", "image", "image_path"})
 
 # Column names (lower-cased, spaces and hyphens as underscores) that map onto collection fields.
 FIELD_ALIASES: dict[str, str] = {
@@ -89,6 +99,64 @@ def to_text(value: Any) -> str | None:
         return json.dumps(value, ensure_ascii=False, default=str) if value else None
     text = str(value).strip()
     return text or None
+
+
+def clean_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A row with the HTML character references in its text fields decoded ("&#39;" -> "'",
+    "&amp;amp;" -> "&amp;": one pass, never repeated); ``row`` itself when nothing changes."""
+    out = row
+    for key, value in row.items():
+        if key in NOT_TEXT or not isinstance(value, str) or "&" not in value:
+            continue
+        decoded = html.unescape(value)
+        if decoded != value:
+            if out is row:
+                out = dict(row)
+            out[key] = decoded
+    return out
+
+
+def text_decoded(manifest: dict[str, Any]) -> bool:
+    """Whether every row of the collection went through ``clean_row`` (or was repaired)."""
+    return any(s.get(DECODED_MARK) for s in manifest.get("sources", []))
+
+
+def complete_entry(manifest: dict[str, Any], described: dict[str, Any]) -> dict[str, Any] | None:
+    """The latest manifest entry of a finished ingest of the source ``described``, if any."""
+    for entry in reversed(manifest.get("sources", [])):
+        if entry.get("complete") and all(entry.get(k) == v for k, v in described.items()):
+            return entry
+    return None
+
+
+def _undecoded(root: Path) -> tuple[set[str], Callable[[set[str]], Iterator[dict[str, Any]]]]:
+    """Ids of the rows of a collection ingested before ``clean_row`` existed whose text it would
+    change, and a generator of those rows decoded (images kept), leaving out the ids given."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from ..collection import Collection
+
+    table = Collection(root).dataset.data.table
+    hits: set[int] = set()
+    for name in table.column_names:
+        col = table.column(name)
+        if name in NOT_TEXT or not pa.types.is_string(col.type):
+            continue
+        mask = pc.fill_null(pc.match_substring(col, "&"), False)
+        hits.update(int(i) for i in pc.indices_nonzero(mask).to_pylist())
+    rows: dict[str, int] = {}
+    for i in sorted(hits):
+        rec = table.slice(i, 1).drop_columns(["image"]).to_pylist()[0]
+        if clean_row(rec) is not rec:
+            rows[str(rec["id"])] = i
+
+    def repaired(leave_out: set[str]) -> Iterator[dict[str, Any]]:
+        for rid, i in rows.items():
+            if rid not in leave_out:
+                yield clean_row(table.slice(i, 1).to_pylist()[0])
+
+    return set(rows), repaired
 
 
 def clean_cell(value: str | None) -> str | None:
@@ -197,6 +265,8 @@ class IngestContext:
     progress: bool = False
     counts: Counter[str] = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)
+    # Facts a source records in its manifest entry when it has been read to the end.
+    entry: dict[str, Any] = field(default_factory=dict)
     _claimed: set[str] = field(default_factory=set)
 
     def claim(self, item_id: str) -> bool:
@@ -300,20 +370,31 @@ def existing_ids(root: Path) -> tuple[set[str], set[str]]:
 def ingest(root: str | Path, source: Source, *, progress: bool = False) -> IngestSummary:
     """Stream ``source``'s rows into the collection at ``root`` (created if missing).
 
+    Rows are written once, in one streaming pass: nothing already written is rewritten as the
+    source goes on (the collection's earlier rows are copied once per run, when it commits).
     Ids already present are skipped; an id present without an image is replaced in place when the
-    source now supplies its image (e.g. a download that failed before).
+    source now supplies its image (e.g. a download that failed before). Every row goes through
+    ``clean_row``; rows of an older collection whose text still holds HTML character references
+    are repaired in place by the same commit. Ctrl-C keeps the rows read so far; a run that reads
+    its source to the end is recorded as ``complete`` in its manifest entry.
     """
     from ..collection import Collection
 
     root = Path(root)
     known, have_image = existing_ids(root)
+    repair_ids: set[str] = set()
+    repairs: Callable[[set[str]], Iterator[dict[str, Any]]] | None = None
+    if known and not text_decoded(Collection(root).manifest):
+        repair_ids, repairs = _undecoded(root)
     report = IngestReport(root / REPORT_NAME)
     ctx = IngestContext(root=root, report=report, known=known, have_image=have_image, progress=progress)
 
     interrupted = False
+    repaired = 0
 
     def gate(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        nonlocal interrupted
+        nonlocal interrupted, repaired
+        from_source: set[str] = set()
         try:
             for row in rows:
                 rid = row["id"]
@@ -321,10 +402,16 @@ def ingest(root: str | Path, source: Source, *, progress: bool = False) -> Inges
                     # Known and still without an image: nothing new to store.
                     ctx.counts["already_present"] += 1
                     continue
-                yield row
+                if rid in repair_ids:
+                    from_source.add(rid)
+                yield clean_row(row)
         except KeyboardInterrupt:
             # Ctrl-C while reading the source: save the rows read so far, so a re-run continues.
             interrupted = True
+        if repairs is not None:
+            for row in repairs(from_source):
+                repaired += 1
+                yield row
 
     import datasets
 
@@ -335,7 +422,7 @@ def ingest(root: str | Path, source: Source, *, progress: bool = False) -> Inges
         coll = Collection.create(
             root,
             gate(source.rows(ctx)),
-            source=source.describe(),
+            source={**source.describe(), DECODED_MARK: True},
             extra_fields=source.extra_fields,
             text_fields=source.text_fields,
             on_duplicate="replace",
@@ -345,9 +432,16 @@ def ingest(root: str | Path, source: Source, *, progress: bool = False) -> Inges
         if bars_were_on:
             datasets.enable_progress_bars()
     last = coll.last_ingest
+    if not interrupted:
+        entries = list(coll.manifest.get("sources", []))
+        entries[-1] = {**entries[-1], **ctx.entry, "skipped": report.skipped, "complete": True}
+        coll.update_manifest(sources=entries)
+    notes = list(ctx.notes)
+    if repaired:
+        notes.append(f"{repaired} items had HTML character references in their metadata decoded")
     return IngestSummary(
         added=int(last["added"]),
-        images_filled=int(last.get("replaced", 0)),
+        images_filled=int(last.get("replaced", 0)) - repaired,
         skipped=report.skipped,
         kept_without_image=report.kept_without_image,
         recovered=report.recovered,
@@ -356,7 +450,7 @@ def ingest(root: str | Path, source: Source, *, progress: bool = False) -> Inges
         reasons=dict(report.reasons.most_common()),
         report_path=report.path,
         counts=dict(ctx.counts),
-        notes=list(ctx.notes),
+        notes=notes,
         total_items=len(coll),
         interrupted=interrupted,
     )

@@ -7,8 +7,10 @@ Metadata comes from the Dublin Core block in the matching SVG's RDF metadata: ``
 read with a streaming expat parser that refuses external and nested entities (so no file or network
 access and no entity expansion bombs) and stops as soon as the RDF block ends.
 
-Ingest runs in batches, each appended to the collection, so an interrupted run resumes where it
-stopped; a finished run is recorded in the manifest and the next run returns at once.
+``OpenClipArtSource`` is a source like the others: the one ingest driver (``sources.base.ingest``)
+streams its rows into the collection, and the build pipeline (``illustra.pipeline``) knows a
+finished ingest from its manifest entry. PNGs go through the one safe decoder (``images``), which
+shrinks gigantic files in bounded memory.
 """
 
 from __future__ import annotations
@@ -16,19 +18,16 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 from xml.parsers import expat
 
 from .. import images, settings
-from ..collection import Collection, now_iso
 from ..errors import BadImage, SourceError
-from .base import REPORT_NAME, ordered_map, parse_year, progress_bar
-from .base import IngestReport as SkipLog
+from .base import IngestContext, ordered_map, parse_year, progress_bar
 
 PACKAGES = ("openclipart-png", "openclipart-svg")
 
@@ -308,24 +307,6 @@ def select(items: list[tuple[str, Path]], limit: int | None) -> list[tuple[str, 
 
 
 # -- rows ---------------------------------------------------------------------------------------
-@dataclass
-class IngestReport:
-    collection: str
-    selected: int = 0
-    added: int = 0
-    already_present: int = 0
-    image_failures: dict[str, int] = field(default_factory=dict)
-    failed_ids: list[str] = field(default_factory=list)
-    metadata_failures: int = 0
-    missing_svg: int = 0
-    report_path: str = ""
-    no_metadata: int = 0
-    skipped: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 def _image_failure_kind(reason: str) -> str:
     if "pixel limit" in reason or "decompression bomb" in reason:
         return "over the pixel budget"
@@ -378,158 +359,31 @@ def make_row(
     return row, problem, reason
 
 
-# -- ingest -------------------------------------------------------------------------------------
-def _complete_entry(coll: Collection, limit: int | None) -> dict[str, Any] | None:
-    for src in coll.manifest.get("sources", []):
-        if src.get("kind") == SOURCE_KIND and src.get("complete") and src.get("limit") == limit:
-            return src
-    return None
-
-
-def ingest_complete(root: str | Path, limit: int | None = None) -> bool:
-    """Whether an Open Clip Art ingest with this ``limit`` has finished into ``root``."""
-    if not (Path(root) / "manifest.json").is_file():
-        return False
-    return _complete_entry(Collection(root), limit) is not None
-
-
-def ingest_openclipart(
-    root: str | Path,
-    *,
-    limit: int | None = None,
-    png_root: str | Path | None = None,
-    svg_root: str | Path | None = None,
-    batch_size: int = 1000,
-    progress: bool = True,
-    workers: int | None = None,
-    on_batch: Callable[[int, int], None] | None = None,
-) -> IngestReport:
-    """Ingest the Open Clip Art images (all, or ``limit`` of them) into the collection at ``root``.
-
-    Resumable: items already in the collection are not decoded again, and each batch of
-    ``batch_size`` rows is committed on its own. ``on_batch(done, total)`` is called after each.
-    """
-    from tqdm import tqdm
-
-    root = Path(root)
-    png_root = Path(png_root) if png_root is not None else default_png_root()
-    svg_root = Path(svg_root) if svg_root is not None else default_svg_root()
-    report = IngestReport(collection=str(root))
-    existing: Collection | None = Collection(root) if (root / "manifest.json").is_file() else None
-    if existing is not None:
-        entry = _complete_entry(existing, limit)
-        if entry is not None:
-            report.skipped = True
-            report.selected = int(entry.get("selected", 0))
-            report.already_present = report.selected
-            return report
-    items = select(list_images(png_root), limit)
-    report.selected = len(items)
-    present: set[str] = set(existing.ids.tolist()) if existing is not None else set()
-    todo = [(i, p) for i, p in items if i not in present]
-    report.already_present = len(items) - len(todo)
-    stats: Counter[str] = Counter()
-    max_side = int(settings.get("stored_image_side"))
-    svg = Path(svg_root)
-    n_workers = max(1, int(workers or settings.get("workers")))
-    bar = tqdm(
-        total=len(items),
-        initial=report.already_present,
-        desc="ingest openclipart",
-        unit="img",
-        disable=not progress,
-        leave=False,
-    )
-    source = {"kind": SOURCE_KIND, "png_root": str(png_root), "svg_root": str(svg_root), "limit": limit}
-    # Our own bar covers the whole ingest; the per-batch "Saving the dataset" bars would only add noise.
-    import datasets
-
-    bars_were_on = datasets.is_progress_bar_enabled()
-    datasets.disable_progress_bars()
-    root.mkdir(parents=True, exist_ok=True)
-    skip_log = SkipLog(root / REPORT_NAME)
-    report.report_path = str(skip_log.path)
-    try:
-        with ThreadPoolExecutor(max_workers=n_workers) as pool:
-            for start in range(0, len(todo), batch_size):
-                batch = todo[start : start + batch_size]
-                rows: list[dict[str, Any]] = []
-                for item, (row, problem, reason) in zip(
-                    batch, pool.map(lambda ip: make_row(ip[0], ip[1], svg, max_side), batch), strict=True
-                ):
-                    bar.update(1)
-                    if problem:
-                        stats[problem] += 1
-                    if row is None:
-                        skip_log.add(item[0], str(item[1]), reason)
-                        if len(report.failed_ids) < 20:
-                            report.failed_ids.append(item[0])
-                        continue
-                    if problem == "metadata_failures":
-                        skip_log.add(item[0], str(item[1]), reason, action="title from file name")
-                    rows.append(row)
-                coll = Collection.create(
-                    root,
-                    rows,
-                    source={**source, "batch": True},
-                    extra_fields=EXTRA_FIELDS,
-                    text_fields=TEXT_FIELDS,
-                )
-                report.added += int(getattr(coll, "last_ingest", {}).get("added", 0))
-                if on_batch is not None:
-                    on_batch(start + len(batch), len(todo))
-    finally:
-        bar.close()
-        skip_log.close()
-        if bars_were_on:
-            datasets.enable_progress_bars()
-    report.image_failures = {
-        k[len("image:") :]: v for k, v in sorted(stats.items()) if k.startswith("image:")
-    }
-    report.metadata_failures = stats["metadata_failures"]
-    report.missing_svg = stats["missing_svg"]
-    report.no_metadata = stats["no_metadata"]
-    if not todo and existing is None:
-        # Nothing to add and no collection yet: still create an (empty) one so the state is recorded.
-        Collection.create(
-            root, [], source={**source, "batch": True}, extra_fields=EXTRA_FIELDS, text_fields=TEXT_FIELDS
-        )
-    _record_complete(Collection(root), source, report)
-    return report
-
-
-def _record_complete(coll: Collection, source: dict[str, Any], report: IngestReport) -> None:
-    """Fold this run's per-batch source entries into one entry marked complete."""
-    sources = list(coll.manifest.get("sources", []))
-    batches = [s for s in sources if s.get("kind") == SOURCE_KIND and s.get("batch")]
-    kept = [s for s in sources if not (s.get("kind") == SOURCE_KIND and s.get("batch"))]
-    entry = {
-        **source,
-        "complete": True,
-        "selected": report.selected,
-        "added": sum(int(s.get("added", 0)) for s in batches),
-        "duplicates_skipped": sum(int(s.get("duplicates_skipped", 0)) for s in batches),
-        "image_failures": report.image_failures,
-        "metadata_failures": report.metadata_failures,
-        "missing_svg": report.missing_svg,
-        "ingested": now_iso(),
-    }
-    coll.update_manifest(sources=[*kept, entry])
-
-
+# -- the source ---------------------------------------------------------------------------------
 class OpenClipArtSource:
-    """The same items as a ``sources.base.Source``, for the generic ``sources.base.ingest`` driver."""
+    """The Debian packages' images (all, or ``limit`` spread evenly over them) as a source for the
+    one ingest driver, ``sources.base.ingest``.
+
+    Records in its manifest entry how many items were selected and how many could not be used,
+    by kind (``image_failures``, ``metadata_failures``, ``missing_svg``, ``no_metadata``).
+    """
 
     kind = SOURCE_KIND
     extra_fields = EXTRA_FIELDS
     text_fields: list[str] | None = TEXT_FIELDS
 
     def __init__(
-        self, png_root: str | Path | None = None, svg_root: str | Path | None = None, limit: int | None = None
+        self,
+        png_root: str | Path | None = None,
+        svg_root: str | Path | None = None,
+        limit: int | None = None,
+        *,
+        workers: int | None = None,
     ) -> None:
         self.png_root = Path(png_root) if png_root is not None else default_png_root()
         self.svg_root = Path(svg_root) if svg_root is not None else default_svg_root()
         self.limit = limit
+        self.workers = workers
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -539,20 +393,22 @@ class OpenClipArtSource:
             "limit": self.limit,
         }
 
-    def rows(self, ctx: Any) -> Iterator[dict[str, Any]]:
-        items = [(i, p) for i, p in select(list_images(self.png_root), self.limit) if ctx.claim(i)]
+    def rows(self, ctx: IngestContext) -> Iterator[dict[str, Any]]:
+        selected = select(list_images(self.png_root), self.limit)
+        items = [(i, p) for i, p in selected if ctx.claim(i)]
         max_side = int(settings.get("stored_image_side"))
+        stats: Counter[str] = Counter()
         bar = progress_bar(ctx.progress, len(items), "ingest openclipart", "img")
         try:
             results = ordered_map(
                 lambda ip: make_row(ip[0], ip[1], self.svg_root, max_side),
                 items,
-                workers=int(settings.get("workers")),
+                workers=max(1, int(self.workers or settings.get("workers"))),
             )
             for (item_id, path), (row, problem, reason) in zip(items, results, strict=True):
                 bar.update(1)
                 if problem:
-                    ctx.counts[problem] += 1
+                    stats[problem] += 1
                 if row is None:
                     ctx.report.add(item_id, str(path), reason)
                     continue
@@ -561,3 +417,13 @@ class OpenClipArtSource:
                 yield row
         finally:
             bar.close()
+        ctx.counts.update(stats)
+        ctx.entry.update(
+            selected=len(selected),
+            image_failures={
+                k[len("image:") :]: v for k, v in sorted(stats.items()) if k.startswith("image:")
+            },
+            metadata_failures=stats["metadata_failures"],
+            missing_svg=stats["missing_svg"],
+            no_metadata=stats["no_metadata"],
+        )
