@@ -1,9 +1,11 @@
 """Headless Chromium for browser tests: Debian's /usr/bin/chromium driven by Playwright (never a
-downloaded browser), one browser per test module, a fresh context per test, and screenshots saved
-as test artefacts."""
+downloaded browser), one browser per test module, a fresh context per test, screenshots saved
+as test artefacts, and the checks every page state must pass: axe-core (WCAG 2.1 AA, npm's
+``axe-core``, installed by scripts/setup.sh) and no sideways scrolling on a phone."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,12 +23,16 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SHOTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "screenshots"
+AXE = Path(__file__).resolve().parents[1] / "node_modules" / "axe-core" / "axe.min.js"
+# Every WCAG 2.0 and 2.1 rule at levels A and AA, plus axe's best practices; any impact fails.
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
+PHONE = {"width": 390, "height": 844}
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        pytest.skip("chromium is not installed (scripts/setup.sh installs it)")
+        pytest.fail("chromium is not installed: run bash scripts/setup.sh", pytrace=False)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -53,3 +59,37 @@ def page(browser: Any) -> Iterator[Any]:
 def shot(page: Any, name: str, full: bool = True) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full)
+
+
+def assert_accessible(page: Any, state: str) -> None:
+    """Fail on any axe-core violation in the page as it stands (``state`` names it in the message).
+
+    The script is evaluated through the browser's debugging protocol, so the page's strict content
+    security policy (no inline script) still holds for everything else.
+    """
+    if not AXE.is_file():
+        pytest.fail(f"{AXE} is missing: run scripts/setup.sh (npm ci) to install axe-core")
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.evaluate(AXE.read_text(encoding="utf-8"))
+    result = page.evaluate(
+        """tags => axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})
+             .then(r => r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+               nodes: v.nodes.slice(0, 5).map(n => n.target.join(' ') + ': ' + n.failureSummary)})))""",
+        AXE_TAGS,
+    )
+    assert result == [], f"accessibility problems on {state}:\n" + json.dumps(result, indent=1)[:6000]
+
+
+def assert_no_sideways_scroll(page: Any, state: str) -> None:
+    """The page is no wider than its viewport (call with a phone-sized viewport)."""
+    width = page.evaluate("document.scrollingElement.scrollWidth")
+    viewport = page.evaluate("window.innerWidth")
+    if width > viewport:
+        wide = page.evaluate(
+            """vw => [...document.querySelectorAll('body *')]
+                 .filter(e => e.getBoundingClientRect().right > vw + 0.5)
+                 .slice(0, 5).map(e => e.tagName.toLowerCase() + '.' + e.className + ' ' +
+                   Math.round(e.getBoundingClientRect().right))""",
+            viewport,
+        )
+        pytest.fail(f"{state} scrolls sideways at {viewport} px: {width} px wide; too wide: {wide}")

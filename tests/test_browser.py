@@ -14,7 +14,7 @@ from illustra.api import RunningServer, create_app, serve_in_thread
 from illustra.encoders import register_encoder
 
 from .apikit import build_web_collection
-from .browserkit import shot
+from .browserkit import PHONE, assert_accessible, assert_no_sideways_scroll, shot
 from .fakes import FakeEncoder, solid
 
 pytestmark = pytest.mark.browser
@@ -52,6 +52,7 @@ def png_bytes(colour: str) -> bytes:
 
 def test_type_a_query_open_an_item_and_more_like_this(page, server):
     page.goto(server.url + "/")
+    assert_accessible(page, "the home page")
     shot(page, "home")
     # Keyboard only: the search box has focus on the home page.
     page.keyboard.type("a red plate")
@@ -62,6 +63,7 @@ def test_type_a_query_open_an_item_and_more_like_this(page, server):
     # Images are lazy and actually load.
     assert page.locator("[data-results] img").first.get_attribute("loading") == "lazy"
     page.wait_for_function("() => document.querySelector('[data-results] img').naturalWidth > 0")
+    assert_accessible(page, "results")
     shot(page, "results")
 
     page.locator("[data-results] .card-title a").first.click()
@@ -69,6 +71,7 @@ def test_type_a_query_open_an_item_and_more_like_this(page, server):
     assert page.locator("h1").inner_text().startswith("A red plate")
     page.wait_for_function("() => document.querySelector('.item-media img').naturalWidth > 0")
     assert page.locator(".related .card").count() >= 5
+    assert_accessible(page, "an item page")
     shot(page, "item")
 
     page.get_by_role("link", name="More like this").first.click()
@@ -76,6 +79,7 @@ def test_type_a_query_open_an_item_and_more_like_this(page, server):
     assert "Pictures like" in page.locator(".query-banner").inner_text()
     ids = result_ids(page)
     assert ids and all(i.startswith("red/") for i in ids[:5])
+    assert_accessible(page, "more like this")
 
 
 def test_year_filter_shared_url_and_load_more(page, server):
@@ -91,6 +95,7 @@ def test_year_filter_shared_url_and_load_more(page, server):
     years = page.eval_on_selector_all("[data-results] .year", "els => els.map(e => +e.textContent)")
     assert years and all(1830 <= y <= 1847 for y in years)
     first_page = result_ids(page)
+    assert_accessible(page, "results with the filter panel open")
     shot(page, "filtered")
 
     # The URL holds the whole state: a fresh page with it shows the same results.
@@ -108,6 +113,7 @@ def test_year_filter_shared_url_and_load_more(page, server):
     page.wait_for_function("() => document.querySelectorAll('[data-results] > li').length === 10")
     assert page.url.endswith("/search?q=blue&year_from=1700&k=5")
     assert len(set(result_ids(page))) == 10
+    assert_accessible(page, "results after load more")
 
 
 def test_upload_by_choosing_and_by_dropping(page, server):
@@ -119,6 +125,7 @@ def test_upload_by_choosing_and_by_dropping(page, server):
     assert "Pictures like the one you uploaded" in page.locator(".query-banner").inner_text()
     assert result_ids(page)[0].startswith(("yellow/", "animals/"))
     page.wait_for_function("() => document.querySelector('.query-banner img').naturalWidth > 0")
+    assert_accessible(page, "search by picture results")
     shot(page, "upload")
 
     page.goto(server.url + "/")
@@ -136,14 +143,16 @@ def test_upload_by_choosing_and_by_dropping(page, server):
 def test_notices_empty_state_and_phone_layout(page, server):
     page.goto(server.url + "/search?q=red&year_from=2400")
     assert "No results" in page.locator(".empty").inner_text()
+    assert_accessible(page, "empty results")
     shot(page, "empty")
     page.goto(server.url + "/search?q=red&mode=text")
     assert "text index" in page.locator(".notices").inner_text()
+    assert_accessible(page, "a notice above the results")
 
-    page.set_viewport_size({"width": 390, "height": 844})
+    page.set_viewport_size(PHONE)
     page.goto(server.url + "/search?q=green")
-    width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= 390, "the page scrolls sideways on a phone"
+    assert_no_sideways_scroll(page, "results on a phone")
+    assert_accessible(page, "results on a phone")
     columns = page.evaluate(
         "getComputedStyle(document.querySelector('.grid')).gridTemplateColumns.split(' ').length"
     )

@@ -18,7 +18,7 @@ from illustra.guardrails import terms as gterms
 from illustra.guardrails.feedback import FeedbackStore
 from illustra.index import build_index
 
-from .browserkit import shot
+from .browserkit import assert_accessible, shot
 from .fakes import FakeEncoder, solid
 from .searchkit import build_colour_collection
 
@@ -61,6 +61,7 @@ def test_content_note_block_and_language_notice(page, server):
     notes = page.locator(".notices").inner_text()
     assert "Content note: 'savage' has long been used to dehumanise people" in notes
     assert page.locator("[data-results] > li").count() > 0  # a note, not a refusal
+    assert_accessible(page, "a content note")
     shot(page, "guardrails-content-note")
 
     slur = str(gterms.shipped()["terms"]["slur"][0])
@@ -69,9 +70,11 @@ def test_content_note_block_and_language_notice(page, server):
     assert "The server refused this search." in alert.inner_text()
     assert "contains a term this collection blocks" in alert.inner_text()
     assert page.locator("[data-results] > li").count() == 0
+    assert_accessible(page, "a blocked query")
 
     page.goto(server.url + "/search?q=le+chat+rouge")
     assert "evaluated in English" in page.locator(".notices").inner_text()
+    assert_accessible(page, "the language notice")
     shot(page, "guardrails-language-notice")
 
 
@@ -82,6 +85,7 @@ def test_face_upload_is_refused_with_an_explanation(page, server):
     alert = page.locator(".alert-refused").inner_text()
     assert "a face dominates" in alert and "out of scope" in alert
     assert page.locator("[data-results] > li").count() == 0
+    assert_accessible(page, "a refused upload")
     shot(page, "guardrails-face-refused")
     # A picture of something else is searched as usual.
     buf = io.BytesIO()
@@ -102,10 +106,12 @@ def test_report_a_result_and_the_owner_hides_it(page, server, coll_root):
     first.get_by_text("Report this result").click()
     first.get_by_label("Why?").select_option("offensive or harmful")
     first.get_by_label("Details").fill("a caption I object to")
+    assert_accessible(page, "the report form")
     shot(page, "guardrails-report-form")
     first.get_by_role("button", name="Send report").click()
     page.wait_for_url(re.compile(r"/items/.+/report$"))
     assert "your report was recorded" in page.locator("h1").inner_text()
+    assert_accessible(page, "report sent")
     shot(page, "guardrails-report-sent")
     page.get_by_role("link", name="Back to the results").click()
     page.wait_for_url(re.compile(r"/search\?q=something\+blue$"))
@@ -128,6 +134,7 @@ def test_about_page_states_missing_evaluation_then_shows_it(page, server, coll_r
     statement = page.locator("[data-no-evaluation]").inner_text()
     assert statement.startswith("No in-domain evaluation has been run for this model on this collection.")
     assert "Surveillance and facial recognition, always." in page.locator("[data-model-card]").inner_text()
+    assert_accessible(page, "the About page without an evaluation")
     shot(page, "guardrails-about-no-evaluation")
 
     coll = Collection(coll_root)
@@ -140,4 +147,5 @@ def test_about_page_states_missing_evaluation_then_shows_it(page, server, coll_r
     assert result["measured"] in text and "accuracy 100.0%" in text
     page.wait_for_function("document.querySelector('img.eval-figure').naturalWidth > 0")
     assert page.locator(".eval-table tbody tr").count() == 4
+    assert_accessible(page, "the About page with an evaluation")
     shot(page, "guardrails-about-evaluation")

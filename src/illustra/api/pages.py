@@ -21,9 +21,9 @@ from .. import images, settings
 from ..errors import BadInput, IllustraError, ItemNotFound, Refused
 from ..search import SearchResponse
 from ..search.limits import MAX_OFFSET, Mode
-from ..search.query import SearchParams, parse_search_params, require_query
+from ..search.query import BadParam, SearchParams, parse_search_params, require_query
 from .responses import book_json, collection_json, hit_json, item_json
-from .state import AppState, get_state, root_path
+from .state import AppState, get_state
 from .uploads import fetch_image_url, read_upload_form
 from .urls import page_url, safe_href
 
@@ -37,8 +37,19 @@ BOOK_ON_ITEM_PAGE = 24
 PAGE_EXTRA = ("like", "upload", "partial")
 # Metadata shown first on the item page, in this order; other fields follow alphabetically.
 FIELD_ORDER = ["title", "creator", "year", "date", "place", "publisher", "licence", "source_url"]
-MODE_LABELS = {str(m): m.label for m in Mode}
 MODE_USED = {str(m): m.searched for m in Mode}
+# Active-filter chips: how a parameter and its value read (others: the name with spaces).
+CHIP_LABELS = {"include_undated": ("undated items", "included")}
+# Where a bad parameter's message is shown: the id of its field on the page (None: above the results).
+FIELD_IDS = {"q": "q", "mode": "mode-choice", "year_from": "year_from", "year_to": "year_to",
+             "year": "year_from", "title_contains": "title_contains", "include_undated": "include_undated"}
+
+
+def root_path(request: Request) -> str:
+    """The app's mount point, for every link on a page. Inside a mounted app (``/static``) the
+    request's own root path includes the mount, so the app's root is read from ``app_root_path``."""
+    scope = request.scope
+    return str(scope.get("app_root_path", scope.get("root_path", ""))).rstrip("/")
 
 
 def _render(request: Request, name: str, ctx: dict[str, Any], status: int = 200) -> Response:
@@ -56,7 +67,7 @@ def _base_context(request: Request, state: AppState) -> dict[str, Any]:
         "model": svc.model,
         "default_mode": state.default_mode(),
         "has_text_index": svc.text_index is not None,
-        "mode_labels": MODE_LABELS,
+        "modes": [(str(m), m.label) for m in svc.modes()],
         "mode_used_labels": MODE_USED,
         "examples": state.examples,
         "facets": state.facets.for_page(),
@@ -100,8 +111,12 @@ class PageState:
     def k_items(self) -> list[tuple[str, str]]:
         return [("k", str(self.params.k))] if self.params.k != PAGE_K else []
 
-    def url(self, root: str, *, offset: int = 0, drop: str | None = None) -> str:
+    def url(
+        self, root: str, *, offset: int = 0, drop: str | None = None, add: tuple[str, str] | None = None
+    ) -> str:
         filters = [(n, v) for n, v in self.params.filter_items() if n != drop]
+        if add is not None and add[0] not in (n for n, _ in filters):
+            filters.append(add)
         items = self.source_items() + filters + self.k_items()
         if offset:
             items.append(("offset", str(offset)))
@@ -113,9 +128,15 @@ class PageState:
     def active_filters(self, root: str) -> list[dict[str, str]]:
         out = []
         for name, value in self.params.filter_items():
-            label = name.replace("_", " ")
+            label, shown = CHIP_LABELS.get(name, (name.replace("_", " "), value))
             out.append(
-                {"name": name, "value": value, "label": label, "remove_url": self.url(root, drop=name)}
+                {
+                    "name": name,
+                    "value": value,
+                    "label": label,
+                    "shown": shown,
+                    "remove_url": self.url(root, drop=name),
+                }
             )
         return out
 
@@ -129,7 +150,12 @@ def _results_context(
         h["like_page_url"] = page.like_url(root, h["id"])
         h["source_href"] = _source_href(h["metadata"])
     first = resp.offset + 1
+    f = page.params.filters
     return {
+        "undated_excluded": resp.undated_excluded or 0,
+        "undated_included": f.include_undated and f.has_years(),
+        "include_undated_url": page.url(root, add=("include_undated", "1")),
+        "exclude_undated_url": page.url(root, drop="include_undated"),
         "searched": True,
         "hits": hits,
         "resp": resp,
@@ -160,13 +186,64 @@ def _form_context(params: SearchParams, page: PageState, root: str) -> dict[str,
             "year_to": "" if f.year_to is None else f.year_to,
             "title_contains": f.title_contains or "",
             "fields": dict(f.fields),
+            "include_undated": f.include_undated,
             "k": params.k,
             "like": page.like if not page.q else None,
             "upload": page.upload if not (page.q or page.like) else None,
         },
         "active_filters": page.active_filters(root),
+        "filters_open": bool(params.filter_items()),
         "clear_filters_url": page_url("/search", page.source_items() + page.k_items(), root),
     }
+
+
+def _typed_form_context(items: list[tuple[str, str]], filterable: list[str], root: str) -> dict[str, Any]:
+    """The form as the reader filled it in, for a search whose parameters were refused: every value
+    comes back as typed (first of each name), valid or not."""
+    raw: dict[str, str] = {}
+    for name, value in items:
+        raw.setdefault(name, value)
+    k_raw = raw.get("k", "").strip()
+    k = int(k_raw) if k_raw.isdigit() else PAGE_K
+    q = raw.get("q", "").strip()
+    year_from = raw.get("year_from") or raw.get("year") or ""
+    year_to = raw.get("year_to") or raw.get("year") or ""
+    fields = {n: raw[n] for n in filterable if raw.get(n, "").strip()}
+    include_undated = raw.get("include_undated", "").strip().lower() in ("1", "true", "yes", "on")
+    source = [("q", q), ("mode", raw.get("mode", ""))] if q else [("like", raw.get("like", ""))]
+    return {
+        "form": {
+            "q": q,
+            "mode": raw.get("mode", "").strip().lower(),
+            "year_from": year_from,
+            "year_to": year_to,
+            "title_contains": raw.get("title_contains", ""),
+            "fields": fields,
+            "include_undated": include_undated,
+            "k": k,
+            "like": None if q else raw.get("like") or None,
+            "upload": None if q or raw.get("like") else raw.get("upload") or None,
+        },
+        "active_filters": [],
+        "filters_open": bool(year_from or year_to or raw.get("title_contains") or fields or include_undated),
+        "clear_filters_url": page_url("/search", source, root),
+    }
+
+
+def _error_context(exc: IllustraError, ctx: dict[str, Any]) -> dict[str, Any]:
+    """An error for the page: in words (never a parameter's name), and the id of the form field
+    it is about, when the page has one (``ctx`` is the page's context so far)."""
+    out: dict[str, Any] = {"error_code": exc.code, "refused": isinstance(exc, Refused)}
+    if isinstance(exc, BadParam):
+        out["error"] = exc.words
+        facets = {f.name for f in ctx.get("facets") or []}
+        field = FIELD_IDS.get(exc.param) or (f"f-{exc.param}" if exc.param in facets else None)
+        if field:
+            out["field_errors"] = {field: exc.words}
+            out["error_field"] = field
+    else:
+        out["error"] = exc.message
+    return out
 
 
 # -- routes ------------------------------------------------------------------------------------
@@ -188,11 +265,11 @@ def search_page(request: Request) -> Response:
             ignore_unknown=True,
         )
     except BadInput as exc:
-        ctx.update(
-            _form_context(SearchParams(k=PAGE_K), PageState(SearchParams(k=PAGE_K), None, None, None), root)
-        )
-        ctx.update(error=exc.message, error_code=exc.code)
-        return _render(request, "search.html", ctx, 422)
+        ctx.update(_typed_form_context(items, list(state.service.filterable_fields), root))
+        ctx.update(_error_context(exc, ctx))
+        if ctx.get("error_field") not in (None, "q", "mode-choice"):
+            ctx["filters_open"] = True  # the field with the problem is in the filter panel
+        return _render(request, "results.html" if partial else "search.html", ctx, 422)
     q = (params.q or "").strip() or None
     like = None if q else params.extra.get("like")
     upload = None if (q or like) else params.extra.get("upload")
@@ -221,7 +298,7 @@ def search_page(request: Request) -> Response:
             ctx["upload_preview"] = f"{root}/search/upload/{upload}"
             resp = svc.search_image(data, k=params.k, offset=params.offset, filters=params.filters)
     except IllustraError as exc:
-        ctx.update(error=exc.message, error_code=exc.code, refused=isinstance(exc, Refused))
+        ctx.update(_error_context(exc, ctx))
         return _render(request, "results.html" if partial else "search.html", ctx, exc.http_status)
     ctx.update(_results_context(request, state, resp, page))
     ctx["is_upload"] = bool(upload)
@@ -264,7 +341,7 @@ async def upload_page(request: Request) -> Response:
         )
         token = state.uploads.put(await run_in_threadpool(_bounded_copy, state, data))
     except IllustraError as exc:
-        ctx.update(error=exc.message, error_code=exc.code, refused=isinstance(exc, Refused))
+        ctx.update(_error_context(exc, ctx))
         return _render(request, "search.html", ctx, exc.http_status)
     page = PageState(params, None, None, token)
     ctx.update(_form_context(params, page, root))
@@ -335,12 +412,10 @@ def about_page(request: Request) -> Response:
     ctx = _base_context(request, state)
     ctx["info"] = collection_json(state, root_path(request))
     ctx["sources"] = state.collection.manifest.get("sources", [])
-    try:  # model and collection cards, when the cards module is present
-        from ..cards import render_about  # type: ignore[import-not-found,unused-ignore]
+    from ..cards import render_about
 
+    try:
         ctx["cards"] = render_about(state.collection)
-    except ImportError:
-        ctx["cards"] = None
     except Exception:  # noqa: BLE001 - the About page must render even if a card cannot
         log.exception("could not render the collection cards")
         ctx["cards"] = None

@@ -2,6 +2,7 @@
 
 ``highlight`` finds matched terms in the *raw* text and escapes every piece separately, so a term
 can never match inside an entity (``&amp;``) and catalogue text can never inject markup.
+``match_reason`` says in words why a result is in the list, from the hit's ``explain`` block.
 """
 
 from __future__ import annotations
@@ -72,6 +73,63 @@ def highlight_field(meta: dict[str, Any], explain: dict[str, Any] | None, field:
     return highlight(value, terms_for(explain, field))
 
 
+# How a match in a field reads ("the title mentions ship"); other fields: "the <name> mentions".
+FIELD_PHRASES = {
+    "title": "the title mentions",
+    "creator": "the creator's name includes",
+    "place": "the place name includes",
+    "publisher": "the publisher's name includes",
+    "keywords": "the keywords include",
+    "description": "the description mentions",
+    "subject": "the subject mentions",
+}
+MAX_REASON_FIELDS = 3
+MAX_REASON_WORDS = 3
+
+
+def _and(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def match_reason(explain: dict[str, Any] | None, kind: str | None) -> Markup:
+    """Why a hit is in the results, in words: "Matched the picture; the title mentions *ship*".
+
+    ``kind`` is the search's kind: a picture query (``image``, ``like``) matches by picture only;
+    a text query in pictures-only mode has no catalogue block in ``explain``.
+    """
+    if kind == "like":
+        return Markup("Looks like the chosen picture")
+    if kind == "image":
+        return Markup("Looks like your picture")
+    ex = explain or {}
+    if "mode" not in ex:  # pictures only
+        return Markup("Matched the picture")
+    by = list(ex.get("matched_by") or [])
+    parts: list[str] = []
+    if "picture" in by:
+        parts.append("matched the picture")
+    fields = ex.get("matched_fields") or {}
+    said: list[str] = []
+    if isinstance(fields, dict):
+        for name, found in list(fields.items()):
+            words = list(dict.fromkeys(str(w) for w in (found or []) if str(w).strip()))[:MAX_REASON_WORDS]
+            if not words:
+                continue
+            phrase = FIELD_PHRASES.get(name, f"the {name.replace('_', ' ')} mentions")
+            said.append(f"{escape(phrase)} " + _and([f"<em>{escape(w)}</em>" for w in words]))
+            if len(said) == MAX_REASON_FIELDS:
+                break
+    if said:
+        parts.append(_and(said))
+    elif "catalogue" in by:
+        parts.append("the catalogue text is close in meaning")
+    if not parts:
+        parts.append("ranked by the pictures and the catalogue text together" if ex.get("mode") == "hybrid"
+                     else "ranked by the catalogue text")
+    text = "; ".join(parts)
+    return Markup(text[0].upper() + text[1:])
+
+
 def score(value: Any) -> str:
     try:
         return f"{float(value):.3f}"
@@ -88,6 +146,10 @@ def make_templates() -> Jinja2Templates:
     )
     env.filters.update(highlight=highlight, safe_href=safe_href, score=score, quote_id=quote_id)
     env.globals.update(
-        item_links=item_links, page_url=page_url, terms_for=terms_for, highlight_field=highlight_field
+        item_links=item_links,
+        page_url=page_url,
+        terms_for=terms_for,
+        highlight_field=highlight_field,
+        match_reason=match_reason,
     )
     return Jinja2Templates(env=env)
