@@ -14,7 +14,6 @@ from illustra.errors import DownloadError
 from illustra.sources import BLFlickrSource, DownloadConfig, Downloader, ManifestSource, ingest
 from illustra.sources.downloader import check_url
 
-from .conftest import BL_SAMPLE
 from .ingest_helpers import ImageServer, Route, by_id, image_bytes, read_tsv, serve
 
 MAX_BYTES = 200_000
@@ -185,10 +184,8 @@ def test_only_http_and_https_urls(url: str) -> None:
         check_url(url)
 
 
-def test_bl_preset_downloads_the_chosen_size(server: ImageServer, tmp_path: Path) -> None:
-    if not BL_SAMPLE.is_file():
-        pytest.skip("shared BL sample not present")
-    lines = BL_SAMPLE.read_text(encoding="utf-8").splitlines()
+def test_bl_preset_downloads_the_chosen_size(server: ImageServer, tmp_path: Path, bl_sample: Path) -> None:
+    lines = bl_sample.read_text(encoding="utf-8").splitlines()
     header = lines[0].split("\t")
     rows = [line.split("\t") for line in lines[1:] if line.count("\t") == 24][:3]
     col = header.index("flickr_small_source")

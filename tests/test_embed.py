@@ -25,9 +25,9 @@ from illustra.encoders import load_encoder, register_encoder
 from illustra.errors import ModelMismatch
 
 from . import tiny_clip
-from .conftest import HOSTILE
 from .embed_runner import SlowFakeEncoder
 from .fakes import COLOURS, FakeEncoder, solid
+from .hostile import EXPECTED
 from .tiny_clip import build_tiny_clip
 
 # Session-scoped model directories (see tests/tiny_clip.py).
@@ -46,16 +46,18 @@ def _jpeg(im: Image.Image) -> bytes:
     return images.encode_stored(im)
 
 
-def _expected() -> dict[str, str]:
-    with open(HOSTILE / "EXPECTED.tsv", encoding="utf-8") as fh:
-        return {r["file"]: r["expected"] for r in csv.DictReader(fh, delimiter="\t")}
+def _expected(hostile_dir: Path) -> dict[str, str]:
+    with open(hostile_dir / "EXPECTED.tsv", encoding="utf-8") as fh:
+        found = {r["file"]: r["expected"] for r in csv.DictReader(fh, delimiter="\t")}
+    assert found == EXPECTED
+    return found
 
 
-def _hostile_collection(root: Path) -> Collection:
+def _hostile_collection(root: Path, hostile_dir: Path) -> Collection:
     """Every hostile file as a row, its bytes stored raw so the embedder meets them as they are."""
     rows = [
-        {"id": name, "image": {"bytes": (HOSTILE / name).read_bytes(), "path": None}, "title": name}
-        for name in sorted(_expected())
+        {"id": name, "image": {"bytes": (hostile_dir / name).read_bytes(), "path": None}, "title": name}
+        for name in sorted(_expected(hostile_dir))
     ]
     rows.insert(3, {"id": "catalogue-only", "title": "an entry without a picture"})
     return Collection.create(root, rows, source={"kind": "test"})
@@ -93,11 +95,11 @@ def _image_rows(coll: Collection) -> list[int]:
 def test_hostile_images_are_embedded_or_skipped_with_reason(
     hostile_dir: Path, tmp_path: Path, tiny_clip_dir: Path, model: str
 ) -> None:
-    coll = _hostile_collection(tmp_path / "coll")
+    coll = _hostile_collection(tmp_path / "coll", hostile_dir)
     enc = load_encoder("fake" if model == "fake" else str(tiny_clip_dir))
     summary = embed_collection(coll, enc, batch_size=4, workers=2, chunk_rows=5, progress=False)
 
-    expected = _expected()
+    expected = _expected(hostile_dir)
     accept = {f for f, e in expected.items() if e == "accept"}
     skip = {f for f, e in expected.items() if e == "skip"}
     assert summary.embedded == len(accept)

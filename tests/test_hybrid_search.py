@@ -18,7 +18,6 @@ from illustra.search.hybrid import candidate_depth
 from illustra.search.shape import response_json
 from illustra.textindex import build_text_index
 
-from .conftest import BL_SAMPLE
 from .fakes import solid
 from .searchkit import embed_with
 from .textkit import build_book_collection
@@ -207,9 +206,7 @@ def test_cli_index_search_and_info(books, tmp_path):
     assert json.loads(res.stdout)["text_index"]["keyword"]["docs"] == 10
 
 
-def test_catalogue_only_collection_searches_its_text(tmp_path):
-    if not BL_SAMPLE.is_file():
-        pytest.skip("shared BL manifest sample not present")
+def test_catalogue_only_collection_searches_its_text(tmp_path, bl_sample):
     runner = CliRunner()
     root = str(tmp_path / "bl")
     res = runner.invoke(
@@ -217,7 +214,7 @@ def test_catalogue_only_collection_searches_its_text(tmp_path):
         [
             "ingest",
             "manifest",
-            str(BL_SAMPLE),
+            str(bl_sample),
             "--preset",
             "bl-flickr",
             "--no-progress",

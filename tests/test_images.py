@@ -1,17 +1,20 @@
-"""The one safe decoder, against the shared hostile/odd image set and real gigantic clip art."""
+"""The one safe decoder, against the hostile/odd image set (tests/hostile.py) and real gigantic clip art."""
 
 from __future__ import annotations
 
 import csv
 import io
+import struct
 import time
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from illustra import images
 from illustra.errors import BadImage
+
+from . import hostile
 
 GIGANTIC = Path("/usr/share/openclipart/png/signs_and_symbols/stop_sign_miguel_s_nchez_.png")
 
@@ -19,6 +22,46 @@ GIGANTIC = Path("/usr/share/openclipart/png/signs_and_symbols/stop_sign_miguel_s
 def expected(hostile_dir: Path) -> list[tuple[str, str]]:
     with open(hostile_dir / "EXPECTED.tsv", encoding="utf-8") as fh:
         return [(r["file"], r["expected"]) for r in csv.DictReader(fh, delimiter="\t")]
+
+
+def test_hostile_files_are_what_their_names_say(hostile_dir: Path) -> None:
+    """The generated set keeps every kind of odd and hostile file, so the tests below stay meaningful."""
+    assert dict(expected(hostile_dir)) == hostile.EXPECTED
+    assert len(hostile.ACCEPT) == 14 and len(hostile.SKIP) == 8
+
+    def opened(name: str) -> Image.Image:
+        return Image.open(hostile_dir / name)
+
+    assert opened("ok_plain.jpg").format == "JPEG"
+    assert opened("ok_cmyk.jpg").mode == "CMYK"
+    assert opened("ok_grayscale.png").mode == "L"
+    assert opened("ok_16bit.png").mode == "I;16"
+    assert opened("ok_transparent.png").mode == "RGBA"
+    palette = opened("ok_palette.gif")
+    assert palette.mode == "P" and "transparency" in palette.info
+    assert getattr(opened("ok_animated.gif"), "n_frames", 1) == 3
+    assert opened("ok_image.webp").format == "WEBP"
+    assert getattr(opened("ok_multipage.tiff"), "n_frames", 1) == 3
+    assert opened("ok_1px.png").size == (1, 1)
+    assert opened("ok_very_wide.png").size == (12000, 8)
+    assert opened("ok_exif_rotated.jpg").getexif()[0x0112] == 6
+    assert opened("ok_wrong_extension.png").format == "JPEG"
+    assert opened("ok_progressive.jpg").info.get("progressive")
+    assert (hostile_dir / "bad_empty.png").stat().st_size == 0
+    for name in ("bad_random_bytes.jpg", "bad_html_named.jpg", "bad_svg_named.png"):
+        with pytest.raises(UnidentifiedImageError):
+            opened(name)
+    assert (hostile_dir / "bad_html_named.jpg").read_bytes().startswith(b"<html>")
+    assert (hostile_dir / "bad_svg_named.png").read_bytes().startswith(b"<svg")
+    # Truncated files start as valid images: the header promises more than the file holds.
+    assert opened("bad_truncated.jpg").size == (800, 600)
+    assert (hostile_dir / "bad_truncated.jpg").read_bytes()[:2] == b"\xff\xd8"
+    assert (hostile_dir / "bad_truncated.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # The bomb: 1.6 gigapixels of 1-bit image in about 200 KB; the other PNG claims 100000 x 100000.
+    bomb = (hostile_dir / "bad_bomb_1bit.png").read_bytes()
+    assert bomb[16:25] == struct.pack(">IIB", 40_000, 40_000, 1) and len(bomb) < 250_000
+    claims = (hostile_dir / "bad_header_claims_100k.png").read_bytes()
+    assert claims[16:24] == struct.pack(">II", 100_000, 100_000) and len(claims) < 100
 
 
 def test_every_hostile_file_gets_its_expected_treatment(hostile_dir: Path) -> None:
@@ -67,8 +110,8 @@ def test_limits() -> None:
     assert Image.open(io.BytesIO(stored)).size == (512, 171)
 
 
-@pytest.mark.skipif(not GIGANTIC.exists(), reason="Debian openclipart-png not installed")
 def test_gigantic_local_file_is_shrunk_not_refused() -> None:
+    assert GIGANTIC.exists(), "Debian openclipart-png is not installed: run bash scripts/setup.sh"
     # 20990x29700 (623 megapixels): refused from untrusted bytes, shrunk in bounded memory from a local file.
     with pytest.raises(BadImage, match="pixel limit"):
         images.decode(GIGANTIC.read_bytes(), max_side=512)

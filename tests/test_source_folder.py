@@ -18,13 +18,15 @@ from illustra.collection import Collection
 from illustra.errors import SourceError
 from illustra.sources import FolderSource, ingest
 
-from .conftest import HOSTILE
+from .hostile import EXPECTED
 from .ingest_helpers import read_tsv, write_image
 
 
-def expected_hostile() -> dict[str, str]:
-    lines = (HOSTILE / "EXPECTED.tsv").read_text().splitlines()[1:]
-    return dict(line.split("\t") for line in lines if line.strip())
+def expected_hostile(hostile_dir: Path) -> dict[str, str]:
+    lines = (hostile_dir / "EXPECTED.tsv").read_text().splitlines()[1:]
+    found = dict(line.split("\t") for line in lines if line.strip())
+    assert found == EXPECTED
+    return found
 
 
 def stored_size(coll: Collection, item_id: str) -> tuple[int, int]:
@@ -48,7 +50,7 @@ def test_every_accept_file_is_ingested_and_every_skip_file_is_reported(
     )
 
     assert result.exit_code == 0, result.output
-    expected = expected_hostile()
+    expected = expected_hostile(hostile_dir)
     accept = sorted(f for f, e in expected.items() if e == "accept")
     skip = sorted(f for f, e in expected.items() if e == "skip")
     report = str(coll_dir / "ingest_report.tsv")

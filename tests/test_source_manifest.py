@@ -13,22 +13,14 @@ from illustra.errors import SourceError
 from illustra.sources import BLFlickrSource, ManifestSource, ingest, parse_year
 from illustra.sources.bl_flickr import LICENCE
 
-from .conftest import BL_SAMPLE
+from .blsample import HEADER, bl_lines, write_bl_manifest
 from .ingest_helpers import by_id, read_tsv, write_image
 
-BL_HEADER = BL_SAMPLE.read_text(encoding="utf-8").splitlines()[0] if BL_SAMPLE.exists() else ""
-
-
-@pytest.fixture
-def bl_sample() -> Path:
-    if not BL_SAMPLE.is_file():
-        pytest.skip("shared BL sample not present")
-    return BL_SAMPLE
+BL_HEADER = "\t".join(HEADER)
 
 
 def bl_line(**values: str) -> str:
-    cols = BL_HEADER.rstrip("\r").split("\t")
-    return "\t".join(values.get(c, "") for c in cols)
+    return "\t".join(values.get(c, "") for c in HEADER)
 
 
 @pytest.mark.parametrize(
@@ -56,9 +48,9 @@ def test_bl_sample_maps_every_field(bl_sample: Path, tmp_path: Path) -> None:
         ["ingest", "manifest", str(bl_sample), "--preset", "bl-flickr", "--collection", str(tmp_path / "c")],
     )
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("2000 added, 0 skipped")
+    assert result.stdout.startswith("240 added, 0 skipped")
     coll = Collection(tmp_path / "c")
-    assert len(coll) == 2000
+    assert len(coll) == 240
     row = coll.metadata(coll.row_of("11026261126"))
     assert row["title"].startswith("[Reisen und Entdeckungen in Nord- und Central-Afrika")
     assert row["creator"] == "BARTH, Heinrich Traveller"
@@ -95,7 +87,7 @@ def test_bl_short_rows_are_recovered_by_position_and_reported(bl_sample: Path, t
         for i, line in enumerate(bl_sample.read_text(encoding="utf-8").splitlines(), 1)
         if line.count("\t") == 12
     ]
-    assert summary.recovered == len(short_lines) == 19
+    assert summary.recovered == len(short_lines) == 12
     report = read_tsv(tmp_path / "c" / "ingest_report.tsv")
     assert {r["path"].rsplit(":", 1)[1] for r in report} == {str(i) for i in short_lines}
     assert {r["action"] for r in report} == {"recovered"}
@@ -246,9 +238,32 @@ def test_limit_and_rerun(bl_sample: Path, tmp_path: Path) -> None:
     first = runner.invoke(main, [*args, "--limit", "100"])
     assert first.exit_code == 0 and first.stdout.startswith("100 added")
     second = runner.invoke(main, args)
-    assert second.exit_code == 0 and second.stdout.startswith("1900 added")
+    assert second.exit_code == 0 and second.stdout.startswith("140 added")
     assert "100 already in the collection" in second.stderr
-    assert len(Collection(tmp_path / "c")) == 2000
+    assert len(Collection(tmp_path / "c")) == 240
+
+
+def test_bl_full_file_repeats_every_short_row(tmp_path: Path) -> None:
+    # As in the full gzipped manifests: every short row appears twice, word for word.
+    path = write_bl_manifest(tmp_path / "bl.tsv.gz", bl_lines(repeat_short=True))
+    with gzip.open(path, "rt", encoding="utf-8", newline="") as fh:
+        lines = fh.read().split("\n")
+    shorts = [line for line in lines if line.count("\t") == 12]
+    assert len(shorts) == 24 and len(set(shorts)) == 12
+    summary = ingest(tmp_path / "c", BLFlickrSource(path))
+    assert summary.added == 240
+    assert summary.repeated_in_source == 12
+    assert summary.skipped == 0
+    coll = Collection(tmp_path / "c")
+    assert len(coll) == 240 and len(set(coll.ids.tolist())) == 240
+    row = coll.metadata(coll.row_of("11255171795"))
+    assert row["title"].startswith("[[Thirty plates, proofs of illustrations to the “Household edition”")
+    assert row["image_path"] is None and row["volume"] == "04"
+    twins = coll.metadata(coll.row_of("11061263934"))
+    assert twins["title"] == "The Twins of Saint-Marcel. A tale of Paris Incendie\u0301"
+    # Only small and original exist: medium is asked for, the next larger one is used.
+    assert twins["image_path"] == "http://farm6.staticflickr.com/5547/11061263934_dd0a5cf044_o.jpg"
+    assert not any(str(v).endswith("\r") for r in range(len(coll)) for v in coll.metadata(r).values())
 
 
 def test_unknown_image_column_is_refused(tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ from illustra.highlight import highlight_terms, highlight_words, to_html
 from illustra.search.catalogue import load_text_index
 from illustra.textindex import build_text_index, query_terms
 
-from .conftest import BL_SAMPLE
 from .fakes import FakeEncoder
 from .textkit import BOOKS, book_rows, build_book_collection
 
@@ -192,17 +191,15 @@ def test_no_text_means_no_index(tmp_path):
 
 
 @pytest.fixture
-def bl_sample(tmp_path):
-    if not BL_SAMPLE.is_file():
-        pytest.skip("shared BL manifest sample not present")
+def bl_collection(tmp_path, bl_sample):
     from illustra.sources import BLFlickrSource, ingest
 
-    ingest(tmp_path / "bl", BLFlickrSource(BL_SAMPLE, limit=400))
+    ingest(tmp_path / "bl", BLFlickrSource(bl_sample, limit=200))
     return Collection(tmp_path / "bl")
 
 
-def test_bl_manifest_text_fields_feed_the_index(bl_sample):
-    coll = bl_sample
+def test_bl_manifest_text_fields_feed_the_index(bl_collection):
+    coll = bl_collection
     assert coll.text_fields == ["title", "creator", "place", "publisher"]
     info = build_text_index(coll, semantic=False, progress=False)
     assert info is not None and info["fields"] == ["title", "creator", "place", "publisher"]
