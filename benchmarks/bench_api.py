@@ -30,6 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from needs import need_bl_manifest  # noqa: E402
 from synthetic import synthetic_collection  # noqa: E402
 
 from illustra.collection import Collection  # noqa: E402
@@ -266,6 +267,8 @@ def main() -> None:
         "--collection", type=Path, help="Reuse (or keep) the collection here instead of a temp dir."
     )
     args = ap.parse_args()
+    if args.collection is None or not (Path(args.collection) / "manifest.json").exists():
+        need_bl_manifest()  # the collection to build takes its catalogue rows from it
 
     queries = make_queries(args.queries)
     tmp = tempfile.TemporaryDirectory()

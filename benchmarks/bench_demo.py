@@ -24,8 +24,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from needs import OPENCLIPART_QUERIES, need_openclipart_queries
+
 HERE = Path(__file__).resolve().parent
-QUERIES = HERE.parents[1] / "shared" / "bench" / "openclipart" / "dev_queries.jsonl"
+QUERIES = OPENCLIPART_QUERIES
 STAGES = {"packages", "ingest", "embed", "index", "similar", "text"}
 ILLUSTRA = [sys.executable, "-c", "from illustra.cli import main; main()"]
 
@@ -56,6 +58,7 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="Keep the temporary collection.")
     ap.add_argument("--out", default=str(HERE / "results" / "demo.json"))
     args = ap.parse_args()
+    need_openclipart_queries(args.queries)  # checked now, not after building the demo collection
 
     temp = args.collection is None
     root = Path(args.collection or tempfile.mkdtemp(prefix="illustra-demo-")) / "demo-openclipart"

@@ -44,6 +44,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from needs import need_bl_manifest  # noqa: E402
 from synthetic import bl_titles, synthetic_collection  # noqa: E402
 
 from illustra.collection import Collection  # noqa: E402
@@ -132,6 +133,7 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "hybrid_latency.json"))
     args = ap.parse_args()
+    need_bl_manifest()  # real titles, places and years: queries and filters depend on them
     register_encoder(MODEL, HashEncoder)
     out: dict = {
         "n": args.n,

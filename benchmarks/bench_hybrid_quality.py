@@ -23,11 +23,13 @@ import os
 import time
 from pathlib import Path
 
+from needs import OPENCLIPART_QUERIES, need_openclipart_queries
+
 from illustra import settings
 from illustra.eval.modes import compare_modes
 
 HERE = Path(__file__).resolve().parent
-QUERIES = HERE.parents[1] / "shared" / "bench" / "openclipart" / "dev_queries.jsonl"
+QUERIES = OPENCLIPART_QUERIES
 
 VARIANTS = [
     ("default", ["visual", "text", "hybrid"], {}),
@@ -44,6 +46,7 @@ def main() -> None:
     ap.add_argument("--queries", default=str(QUERIES))
     ap.add_argument("--out", default=str(HERE / "results" / "hybrid_quality_openclipart.json"))
     args = ap.parse_args()
+    need_openclipart_queries(args.queries)
     out: dict = {"collection": args.collection, "queries": Path(args.queries).name, "k": 100, "variants": {}}
     for name, modes, env in VARIANTS:
         saved = {k: os.environ.get(k) for k in env}

@@ -21,8 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from needs import BL_MANIFEST, need_file
+
 HERE = Path(__file__).resolve().parent
-DEFAULT_MANIFEST = HERE.parents[1] / "shared" / "data" / "bl_flickr" / "bl_flickr_manifest_500k.tsv.gz"
+DEFAULT_MANIFEST = BL_MANIFEST
 LIMIT_BYTES = 2 * 1024**3
 
 
@@ -36,8 +38,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="Ingest only the first N rows (quick check).")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "ingest_bl.json")
     args = ap.parse_args()
-    if not args.manifest.is_file():
-        sys.exit(f"manifest not found: {args.manifest}")
+    need_file(args.manifest, "the BL Flickr manifest")
 
     work = Path(tempfile.mkdtemp(prefix="bench-ingest-bl-"))
     coll = work / "collection"

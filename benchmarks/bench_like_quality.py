@@ -15,13 +15,14 @@ import json
 from pathlib import Path
 
 import numpy as np
+from needs import OPENCLIPART_QUERIES, need_openclipart_queries
 
 from illustra.collection import Collection
 from illustra.eval.metrics import average_precision, precision_at
 from illustra.search import SearchService
 
 HERE = Path(__file__).resolve().parent
-QUERIES = HERE.parents[1] / "shared" / "bench" / "openclipart" / "dev_queries.jsonl"
+QUERIES = OPENCLIPART_QUERIES
 
 
 def main() -> None:
@@ -30,6 +31,7 @@ def main() -> None:
     ap.add_argument("--queries", type=Path, default=QUERIES)
     ap.add_argument("--per-query", type=int, default=5)
     args = ap.parse_args()
+    need_openclipart_queries(args.queries)
     coll = Collection(args.collection)
     present = set(coll.ids.tolist())
     judged = [json.loads(line) for line in args.queries.read_text(encoding="utf-8").splitlines() if line.strip()]

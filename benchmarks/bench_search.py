@@ -21,6 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from needs import need_bl_manifest  # noqa: E402
 from synthetic import clustered_vectors, synthetic_collection  # noqa: E402
 
 from illustra.collection import Collection  # noqa: E402
@@ -39,6 +40,7 @@ def main() -> None:
     ap.add_argument("--dim", type=int, default=512)
     ap.add_argument("--queries", type=int, default=300)
     args = ap.parse_args()
+    need_bl_manifest()  # real titles, places and years: the filter figures depend on them
     model = "synthetic-512"
     out: dict = {"n": args.n, "dim": args.dim, "queries": args.queries, "kinds": {}}
     with tempfile.TemporaryDirectory() as tmp:

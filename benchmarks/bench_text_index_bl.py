@@ -30,9 +30,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from needs import BL_MANIFEST, need_bl_manifest
 
 HERE = Path(__file__).resolve().parent
-BL_GZ = HERE.parents[1] / "shared" / "data" / "bl_flickr" / "bl_flickr_manifest_500k.tsv.gz"
+BL_GZ = BL_MANIFEST
 PY = sys.executable
 QUERIES = [
     "a map from a book about Egypt",
@@ -101,6 +102,8 @@ def main() -> None:
     )
     ap.add_argument("--out", default=str(HERE / "results" / "text_index_bl.json"))
     args = ap.parse_args()
+    if args.collection is None:
+        need_bl_manifest()
     out: dict = {
         "benchmark": "text_index_bl",
         "manifest": BL_GZ.name,

@@ -11,11 +11,10 @@ import gzip
 from pathlib import Path
 
 import numpy as np
+from needs import need_bl_manifest
 
 from illustra.collection import Collection
 from illustra.embedding_store import EmbeddingStore
-
-BL_GZ = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "bl_flickr" / "bl_flickr_manifest_500k.tsv.gz"
 
 
 def clustered_vectors(n: int, dim: int, n_centres: int = 300, seed: int = 0) -> np.ndarray:
@@ -35,19 +34,21 @@ def clustered_vectors(n: int, dim: int, n_centres: int = 300, seed: int = 0) -> 
 
 
 def bl_titles(n: int, seed: int = 0) -> list[tuple[str, str, str, str]]:
-    """(title, creator, place, date) sampled from the real BL manifest (all years), ``n`` rows."""
+    """(title, creator, place, date) sampled from the real BL manifest (all years), ``n`` rows.
+
+    Without the manifest the benchmark stops (see needs.py): stand-in rows would give every item
+    the same year and place, and the filter figures would mean nothing."""
     out: list[tuple[str, str, str, str]] = []
-    if BL_GZ.exists():
-        with gzip.open(BL_GZ, "rt", encoding="utf-8", errors="replace") as fh:
-            header = fh.readline().rstrip("\n").split("\t")
-            ix = {c: i for i, c in enumerate(header)}
-            for line in fh:
-                f = line.rstrip("\n").split("\t")
-                if len(f) < len(header):
-                    continue
-                out.append((f[ix["title"]], f[ix["first_author"]], f[ix["pubplace"]], f[ix["date"]]))
+    with gzip.open(need_bl_manifest(), "rt", encoding="utf-8", errors="replace") as fh:
+        header = fh.readline().rstrip("\r\n").split("\t")
+        ix = {c: i for i, c in enumerate(header)}
+        for line in fh:
+            f = line.rstrip("\r\n").split("\t")
+            if len(f) < len(header):
+                continue
+            out.append((f[ix["title"]], f[ix["first_author"]], f[ix["pubplace"]], f[ix["date"]]))
     if not out:
-        out = [(f"Views of a town, volume {i}", "Anon", "London", "1850") for i in range(1000)]
+        raise SystemExit(f"no usable rows in {need_bl_manifest()}")
     pick = np.random.default_rng(seed).choice(len(out), size=n, replace=n > len(out))
     return [out[i] for i in pick]
 

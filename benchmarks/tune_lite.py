@@ -41,6 +41,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from needs import OPENCLIPART_PNG, OPENCLIPART_QUERIES, need_dir, need_openclipart_queries  # noqa: E402
+
 from illustra.encoders.lite import (  # noqa: E402
     BASELINE,
     DEFAULT_RECIPE,
@@ -56,8 +58,8 @@ from illustra.encoders.lite import (  # noqa: E402
 from illustra.errors import BadImage  # noqa: E402
 from illustra.images import open_image  # noqa: E402
 
-PNG_ROOT = Path("/usr/share/openclipart/png")
-QUERIES = ROOT.parent / "shared" / "bench" / "openclipart" / "dev_queries.jsonl"
+PNG_ROOT = OPENCLIPART_PNG
+QUERIES = OPENCLIPART_QUERIES
 RESULTS = ROOT / "benchmarks" / "results" / "lite_quality.json"
 
 
@@ -421,9 +423,11 @@ def main(argv: Sequence[str] | None = None, _run: Callable[[argparse.Namespace],
     )
     ap.add_argument("--speed-only", action="store_true", help="only measure latency; print JSON")
     args = ap.parse_args(argv)
+    need_dir(PNG_ROOT, "the Open Clip Art PNG gallery (Debian openclipart-png; bash scripts/setup.sh)")
     if args.speed_only:
         print(json.dumps(speed(LiteEncoder(), gallery_files())))
         return
+    need_openclipart_queries(QUERIES)
     _run(args)
 
 
