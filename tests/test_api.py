@@ -341,7 +341,7 @@ def test_upload_search_finds_the_colour(client):
     assert len(hits) == 3 and all(h["metadata"]["place"] == "London" for h in hits)
 
 
-def test_upload_errors(client, monkeypatch):
+def test_upload_errors(client, coll_dir):
     assert_error(client.post("/api/search/image", data={"k": "3"}), 422, "bad_input", "image")
     assert_error(
         client.post("/api/search/image", content=b"abc", headers={"content-type": "image/png"}),
@@ -359,32 +359,108 @@ def test_upload_errors(client, monkeypatch):
         "/api/search/image", files={"image": ("q.png", png(), "image/png")}, data={"shape": "round"}
     )
     assert_error(unknown, 422, "bad_input", "shape")
-    monkeypatch.setenv("ILLUSTRA_UPLOAD_MAX_BYTES", "2000")
-    big = png("red", (400, 400)) + b"\0" * 5000
-    assert_error(
-        client.post("/api/search/image", files={"image": ("big.png", big, "image/png")}), 413, "too_large"
+    with TestClient(app_with(coll_dir, upload_max_bytes=2000), raise_server_exceptions=False) as small:
+        big = png("red", (400, 400)) + b"\0" * 5000
+        assert_error(
+            small.post("/api/search/image", files={"image": ("big.png", big, "image/png")}), 413, "too_large"
+        )
+
+        # Even without a Content-Length the body is cut off once it passes the limit.
+        def chunks():
+            yield b'--b\r\nContent-Disposition: form-data; name="image"; filename="x.png"\r\n\r\n'
+            for _ in range(200):
+                yield b"\0" * 4096
+
+        streamed = small.post(
+            "/api/search/image", content=chunks(), headers={"content-type": "multipart/form-data; boundary=b"}
+        )
+        assert_error(streamed, 413, "too_large")
+
+
+def app_with(coll_dir: Path, **changes):
+    """An app over the test collection whose settings object has ``changes``."""
+    from illustra.search import SearchService
+    from illustra.settings import current
+
+    return create_app(SearchService(coll_dir, settings=current().replace(**changes)))
+
+
+def test_upload_field_may_be_named_file(client):
+    r = client.post("/api/search/image", files={"file": ("q.png", png("blue"), "image/png")}, params={"k": 3})
+    assert r.status_code == 200, r.text
+    assert len(r.json()["results"]) == 3
+    # One image per request.
+    both = client.post(
+        "/api/search/image",
+        files=[("image", ("a.png", png(), "image/png")), ("file", ("b.png", png(), "image/png"))],
     )
-
-    # Even without a Content-Length the body is cut off once it passes the limit.
-    def chunks():
-        yield b'--b\r\nContent-Disposition: form-data; name="image"; filename="x.png"\r\n\r\n'
-        for _ in range(200):
-            yield b"\0" * 4096
-
-    streamed = client.post(
-        "/api/search/image", content=chunks(), headers={"content-type": "multipart/form-data; boundary=b"}
-    )
-    assert_error(streamed, 413, "too_large")
+    assert_error(both, 422, "bad_input")
+    other = client.post("/api/search/image", files={"picture": ("q.png", png(), "image/png")})
+    assert_error(other, 422, "bad_input", "'image'", "'file'")
 
 
-def test_every_route_has_a_body_size_fence(coll_dir, monkeypatch):
-    monkeypatch.setenv("ILLUSTRA_UPLOAD_MAX_BYTES", "100000")
-    app = create_app(coll_dir)
-    # Raised after start-up, the per-upload limit no longer stops this body; the app-wide one does.
-    monkeypatch.setenv("ILLUSTRA_UPLOAD_MAX_BYTES", "50000000")
+@pytest.mark.parametrize("field", ["image", "file"])
+def test_an_empty_upload_says_the_file_is_empty(client, field):
+    r = client.post("/api/search/image", files={field: ("q.png", b"", "image/png")})
+    body = assert_error(r, 422, "bad_input", "empty", field)
+    assert "no image" not in body["error"]["message"]
+
+
+def test_size_limit_messages_agree(coll_dir):
+    """Over the limit by declared length, as the body streams in, or in the file part: one message,
+    one way of writing the size, the limit from the app's settings object."""
+    with TestClient(app_with(coll_dir, upload_max_bytes=2000), raise_server_exceptions=False) as small:
+        answers = [
+            # the file part alone is over the limit; the whole body is within the fence
+            small.post("/api/search/image", files={"image": ("a.png", b"\0" * 3000, "image/png")}),
+            # the body is over the fence by its declared length
+            small.post("/api/search/image", files={"image": ("a.png", b"\0" * 400_000, "image/png")}),
+            # a report body over the fence
+            small.post("/api/items/red/00/report", content=b"x" * 400_000),
+        ]
+
+        def chunks():
+            yield b'--b\r\nContent-Disposition: form-data; name="image"; filename="x.png"\r\n\r\n'
+            for _ in range(200):
+                yield b"\0" * 4096
+
+        answers.append(
+            small.post(
+                "/api/search/image", content=chunks(), headers={"content-type": "multipart/form-data; boundary=b"}
+            )
+        )
+        messages = {assert_error(r, 413, "too_large")["error"]["message"] for r in answers}
+    assert messages == {"the image is larger than the 2 kB upload limit"}
+
+
+def test_long_input_is_cut_in_messages(client):
+    long_id = "x" * 20_000
+    for suffix in ("", "/image", "/thumbnail", "/similar", "/book"):
+        r = client.get(f"/api/items/{long_id}{suffix}")
+        body = assert_error(r, 404, "item_not_found")
+        assert len(body["error"]["message"]) < 200 and "xxxxxxxxxx" in body["error"]["message"]
+    r = client.post(f"/api/items/{long_id}/report", json={"reason": "other"})
+    assert r.status_code == 404 and len(r.json()["error"]["message"]) < 200
+    r = client.get(f"/api/nothing/{long_id}")
+    assert r.status_code == 404 and len(r.json()["error"]["message"]) < 200
+    r = client.delete(f"/api/items/{long_id}")
+    assert r.status_code == 405 and len(r.json()["error"]["message"]) < 200
+    r = client.post("/api/search/image", files={"y" * 20_000: ("q.png", png(), "image/png")})
+    assert r.status_code == 422 and len(r.json()["error"]["message"]) < 200
+    r = client.get("/api/search", params={"q": "red", "z" * 20_000: "1"})
+    assert r.status_code == 422 and len(r.json()["error"]["message"]) < 500
+    # A page shows the same short message.
+    page = client.get(f"/items/{long_id}")
+    assert page.status_code == 404 and long_id not in page.text
+
+
+def test_every_route_has_a_body_size_fence(coll_dir):
+    app = app_with(coll_dir, upload_max_bytes=100_000)
     with TestClient(app) as c:
         big = c.post("/api/search/image", files={"image": ("big.png", b"\0" * 2_000_000, "image/png")})
         assert_error(big, 413, "too_large")
+        report = c.post("/api/items/red/00/report", content=b"x" * 2_000_000)
+        assert_error(report, 413, "too_large")
 
 
 def test_hostile_uploads_are_422_never_500(client, hostile_dir):
@@ -451,27 +527,33 @@ def test_url_fetch_is_refused_unless_enabled(client, image_host):
     assert_error(r, 403, "refused", "allow_url_fetch")
 
 
-def test_url_fetch_when_enabled_is_bounded(client, image_host, monkeypatch):
-    monkeypatch.setenv("ILLUSTRA_ALLOW_URL_FETCH", "1")
-    # Loopback is not a public address: refused unless explicitly allowed.
-    assert_error(
-        client.post("/api/search/image", data={"url": f"{image_host}/blue.png"}), 403, "refused", "public"
-    )
-    monkeypatch.setenv("ILLUSTRA_URL_FETCH_PRIVATE", "1")
-    ok = client.post("/api/search/image", data={"url": f"{image_host}/blue.png", "k": "3"})
-    assert ok.status_code == 200 and ok.json()["results"][0]["id"].startswith(("blue/", "books/b1"))
-    assert client.post("/api/search/image", data={"url": f"{image_host}/to-blue"}).status_code == 200
-    assert_error(
-        client.post("/api/search/image", data={"url": f"{image_host}/to-file"}), 422, "bad_input", "http"
-    )
-    assert_error(
-        client.post("/api/search/image", data={"url": "file:///etc/passwd"}), 422, "bad_input", "http"
-    )
-    assert_error(
-        client.post("/api/search/image", data={"url": f"{image_host}/missing"}), 502, "download_error", "404"
-    )
-    monkeypatch.setenv("ILLUSTRA_UPLOAD_MAX_BYTES", "20000")
-    assert_error(client.post("/api/search/image", data={"url": f"{image_host}/big.png"}), 413, "too_large")
+def test_url_fetch_when_enabled_is_bounded(coll_dir, image_host):
+    with TestClient(app_with(coll_dir, allow_url_fetch=True), raise_server_exceptions=False) as client:
+        # Loopback is not a public address: refused unless explicitly allowed.
+        assert_error(
+            client.post("/api/search/image", data={"url": f"{image_host}/blue.png"}), 403, "refused", "public"
+        )
+    allowed = app_with(coll_dir, allow_url_fetch=True, url_fetch_private=True)
+    with TestClient(allowed, raise_server_exceptions=False) as client:
+        ok = client.post("/api/search/image", data={"url": f"{image_host}/blue.png", "k": "3"})
+        assert ok.status_code == 200 and ok.json()["results"][0]["id"].startswith(("blue/", "books/b1"))
+        assert client.post("/api/search/image", data={"url": f"{image_host}/to-blue"}).status_code == 200
+        assert_error(
+            client.post("/api/search/image", data={"url": f"{image_host}/to-file"}), 422, "bad_input", "http"
+        )
+        assert_error(
+            client.post("/api/search/image", data={"url": "file:///etc/passwd"}), 422, "bad_input", "http"
+        )
+        assert_error(
+            client.post("/api/search/image", data={"url": f"{image_host}/missing"}), 502, "download_error", "404"
+        )
+        assert_error(
+            client.post("/api/search/image", data={"url": "http://127.0.0.1:99999/x.png"}), 422, "bad_input"
+        )
+    small = app_with(coll_dir, allow_url_fetch=True, url_fetch_private=True, upload_max_bytes=20_000)
+    with TestClient(small, raise_server_exceptions=False) as client:
+        big = client.post("/api/search/image", data={"url": f"{image_host}/big.png"})
+        assert_error(big, 413, "too_large", "20 kB upload limit")
 
 
 # -- pages -----------------------------------------------------------------------------------------

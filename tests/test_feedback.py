@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import logging
 import sqlite3
 import threading
 from pathlib import Path
@@ -10,9 +11,11 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
+from fastapi import APIRouter
 from starlette.testclient import TestClient
 
 from illustra.api import create_app, serve_in_thread
+from illustra.api.report_routes import MAX_REPORT_DETAILS, MAX_REPORT_REASON
 from illustra.cli import main
 from illustra.collection import Collection
 from illustra.errors import BadInput
@@ -144,7 +147,7 @@ def test_report_route_stores_and_validates(coll):
         )
         assert r.status_code == 422
         r = client.post("/api/items/red/03/report", json={"reason": "x" * 20_000})
-        assert r.status_code == 422
+        assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
         # The page's form: a thank-you page linking back to the results (never elsewhere).
         r = client.post(
             "/items/red/04/report",
@@ -178,3 +181,83 @@ def test_report_over_real_http(coll):
     finally:
         server.stop()
     assert FeedbackStore(coll.root).list()[0]["item_id"] == "blue/00"
+
+
+# -- hostile report bodies -------------------------------------------------------------------------
+HOSTILE_BODIES = {
+    "nested arrays": b"[" * 5000 + b"]" * 5000,
+    "nested objects": b'{"reason": ' + b'{"a": ' * 3000 + b"1" + b"}" * 3000 + b"}",
+    "huge number": b'{"reason": "other", "query": ' + b"9" * 5000 + b"}",
+    "huge number alone": b"9" * 5000,
+    "lone surrogate": b'{"reason": "\\ud800"}',
+    "lone low surrogate in query": b'{"reason": "other", "query": "a\\udfffb"}',
+    "reason not text": b'{"reason": ["other"]}',
+    "unknown field": b'{"reason": "other", "colour": "red"}',
+    "not an object": b'"other"',
+    "empty": b"",
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_BODIES))
+def test_hostile_report_bodies_are_refused_with_the_error_shape(coll, name, caplog):
+    with TestClient(create_app(coll.root), raise_server_exceptions=False) as client:
+        r = client.post(
+            "/api/items/red/03/report",
+            content=HOSTILE_BODIES[name],
+            headers={"content-type": "application/json"},
+        )
+    assert 400 <= r.status_code < 500, (r.status_code, r.text[:200])
+    body = r.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
+    assert len(body["error"]["message"]) < 300
+    assert not [rec for rec in caplog.records if rec.levelno >= logging.ERROR]
+    assert FeedbackStore(coll.root).list() == []
+
+
+def test_report_fields_are_bounded(coll):
+    with TestClient(create_app(coll.root), raise_server_exceptions=False) as client:
+        ok = client.post(
+            "/api/items/red/03/report",
+            json={"reason": "r" * MAX_REPORT_REASON, "details": "d" * MAX_REPORT_DETAILS, "query": "q" * 1000},
+        )
+        assert ok.status_code == 201, ok.text
+        for field, size in (("reason", MAX_REPORT_REASON), ("details", MAX_REPORT_DETAILS), ("query", 1000)):
+            fields = {"reason": "other", field: "x" * (size + 1)}
+            r = client.post("/api/items/red/03/report", json=fields)
+            assert r.status_code == 422 and field in r.json()["error"]["message"], r.text
+        r = client.post("/api/items/red/03/report", json={"reason": "   "})
+        assert r.status_code == 422 and "reason" in r.json()["error"]["message"]
+
+
+def test_get_on_the_report_route_is_405(coll):
+    with TestClient(create_app(coll.root), raise_server_exceptions=False) as client:
+        r = client.get("/api/items/red/03/report")
+        assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed"
+        assert "POST" in r.headers["allow"]
+
+
+def test_an_unexpected_error_is_a_500_logged_once(coll, caplog):
+    router = APIRouter()
+
+    @router.get("/api/boom")
+    def boom() -> None:
+        raise RuntimeError("kaboom")
+
+    server = serve_in_thread(create_app(coll.root, routers=[router]))
+    # The server configures its own loggers when it starts; listen on them too.
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.INFO):
+            r = httpx.get(f"{server.url}/api/boom", timeout=10)
+            page = httpx.get(f"{server.url}/api/boom", headers={"accept": "text/html"}, timeout=10)
+    finally:
+        for name in ("uvicorn", "uvicorn.error"):
+            logging.getLogger(name).removeHandler(caplog.handler)
+        server.stop()
+    assert r.status_code == 500 and r.json()["error"]["code"] == "internal_error"
+    assert "kaboom" not in r.text and "Traceback" not in r.text
+    assert page.status_code == 500
+    logged = [rec for rec in caplog.records if rec.levelno >= logging.ERROR]
+    assert len(logged) == 2, [rec.getMessage() for rec in logged]  # one per request
+    assert all(rec.exc_info and "kaboom" in str(rec.exc_info[1]) for rec in logged)

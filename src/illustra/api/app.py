@@ -17,13 +17,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..collection import Collection
 from ..search import SearchService
 from ..web import STATIC_DIR
-from . import error_handlers, item_routes, pages, search_routes
+from . import error_handlers, item_routes, openapi, pages, report_routes, search_routes
 from .facets import Facets
-from .routers import extra_routers
+from .redact import Redactor
 from .state import DEFAULT_EXAMPLES, AppState
 from .templating import make_templates
 from .thumbs import ThumbnailCache
-from .uploads import FORM_OVERHEAD, TooLarge, UploadStore
+from .uploads import FORM_OVERHEAD, UploadStore, too_large
 
 # Pages render untrusted catalogue text: no inline script, no framing, nothing from elsewhere.
 PAGE_CSP = (
@@ -61,16 +61,18 @@ class SecurityHeaders:
 
 
 class BodyFence:
-    """Refuses request bodies over ``limit`` bytes, by declared length or as they arrive.
+    """Refuses request bodies over the upload limit plus room for a form's envelope, by declared
+    length or as they arrive.
 
     The error is raised from ``receive``, i.e. inside the route that reads the body, so it gets the
-    app's usual error shape (JSON under /api, a page elsewhere); routes that never read a body
-    are unaffected.
+    app's usual error shape (JSON under /api, a page elsewhere) and the same message as an upload
+    over the limit; routes that never read a body are unaffected.
     """
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, upload_limit: int) -> None:
         self.app = app
-        self.limit = limit
+        self.upload_limit = upload_limit
+        self.limit = upload_limit + FORM_OVERHEAD
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -83,12 +85,12 @@ class BodyFence:
         async def fenced() -> Message:
             nonlocal received
             if too_big:
-                raise TooLarge(f"the request body is over the {self.limit}-byte limit")
+                raise too_large(self.upload_limit)
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit:
-                    raise TooLarge(f"the request body is over the {self.limit}-byte limit")
+                    raise too_large(self.upload_limit)
             return message
 
         await self.app(scope, fenced, send)
@@ -107,9 +109,9 @@ def create_app(
     """Build the app for one collection.
 
     ``source`` is a collection directory, an opened ``Collection`` or a ready ``SearchService``
-    (one per collection; it is thread-safe), whose settings the app uses too. ``routers`` are included besides the ones listed in
-    ``routers.EXTRA_ROUTER_MODULES``. With ``warm`` the encoder and index load now, not on the
-    first query.
+    (one per collection; it is thread-safe), whose settings the app uses too. ``routers`` are
+    included besides the built-in ones, before them (so their routes win over the catch-all item
+    route). With ``warm`` the encoder and index load now, not on the first query.
     """
     svc = source if isinstance(source, SearchService) else SearchService(source, model)
     cfg = svc.settings
@@ -125,6 +127,7 @@ def create_app(
         ),
         uploads=UploadStore(),
         settings=cfg,
+        redactor=Redactor.for_collection(coll),
         facets=Facets(svc.filter_engine.table, svc.filterable_fields),
         examples=list(
             examples if examples is not None else manifest.get("example_queries") or DEFAULT_EXAMPLES
@@ -147,15 +150,17 @@ def create_app(
     app.add_middleware(SecurityHeaders)
     # A fence for every route, including ones added by other modules: no request body may be
     # larger than an image upload plus its form envelope.
-    app.add_middleware(BodyFence, limit=cfg.upload_max_bytes + FORM_OVERHEAD)
+    app.add_middleware(BodyFence, upload_limit=cfg.upload_max_bytes)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     _install_docs(app)
-    # Extra routers first: their suffix routes must win over the catch-all item route.
-    for r in [*extra_routers(), *routers]:
+    # Suffix routes (the report route, callers' routers) first: they must win over the catch-all
+    # item route.
+    for r in [report_routes.router, *routers]:
         app.include_router(r)
     app.include_router(search_routes.router)
     app.include_router(item_routes.router)
     app.include_router(pages.router)
+    openapi.install(app, svc.filterable_fields)
     return app
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from ..errors import BadImage, IllustraError, ItemNotFound
-from ..search.limits import MAX_K, MAX_OFFSET
+from ..search.limits import MAX_K, MAX_OFFSET, short_id
 from ..search.query import parse_search_params
+from .openapi import FILTERS_IN_QUERY, IMAGE_TYPES, YEAR_MAX, YEAR_MIN, error_responses
 from .responses import book_json, item_json, search_json
 from .state import AppState, get_state, root_path
 from .thumbs import as_servable, content_hash, etag_matches
@@ -23,6 +25,20 @@ from .thumbs import as_servable, content_hash, etag_matches
 router = APIRouter(tags=["items"])
 
 CACHE_CONTROL = "public, max-age=86400"
+YEAR = Query(ge=YEAR_MIN, le=YEAR_MAX)
+_ITEM_JSON = {"schema": {"type": "object", "additionalProperties": True}}
+
+
+def _image_answers(types: tuple[str, ...], what: str) -> dict[int | str, dict[str, Any]]:
+    """200 with the image (or, for an id that itself ends in the suffix, the item's JSON), 304
+    for a matching If-None-Match, 404 with the error shape."""
+    content: dict[str, Any] = {t: {"schema": {"type": "string", "format": "binary"}} for t in types}
+    content["application/json"] = _ITEM_JSON
+    return {
+        200: {"description": what, "content": content},
+        304: {"description": "Not modified (the ETag matches If-None-Match)."},
+        **error_responses(404),
+    }
 
 
 class NoImage(IllustraError):
@@ -42,14 +58,14 @@ def _resolve(state: AppState, item_id: str, suffix: str) -> tuple[str, bool]:
         try:
             coll.row_of(full)
         except ItemNotFound:
-            raise ItemNotFound(f"no item with id {item_id!r}") from None
+            raise ItemNotFound(f"no item with id {short_id(item_id)!r}") from None
         return full, False
 
 
 def _image_source(state: AppState, item_id: str) -> bytes:
     data = state.collection.image_bytes(state.collection.row_of(item_id))
     if not data:
-        raise NoImage(f"item {item_id!r} has no image")
+        raise NoImage(f"item {short_id(item_id)!r} has no image")
     return data
 
 
@@ -60,14 +76,20 @@ def _image_response(request: Request, body: bytes | None, etag: str, media_type:
     return Response(body, media_type=media_type, headers=headers)
 
 
-@router.get("/api/items/{item_id:path}/similar", summary="More like this")
+@router.get(
+    "/api/items/{item_id:path}/similar",
+    summary="More like this",
+    description="Items whose pictures look like this item's, with the same filters as a search.",
+    responses=error_responses(404, 409, 422, 503),
+    openapi_extra=FILTERS_IN_QUERY,
+)
 def api_similar(
     request: Request,
     item_id: str,
     k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-    year_from: int | None = None,
-    year_to: int | None = None,
+    year_from: Annotated[int | None, YEAR] = None,
+    year_to: Annotated[int | None, YEAR] = None,
 ) -> dict[str, Any]:
     state = get_state(request)
     target, ok = _resolve(state, item_id, "similar")
@@ -78,7 +100,12 @@ def api_similar(
     return search_json(resp, root_path(request), state.collection)
 
 
-@router.get("/api/items/{item_id:path}/image", summary="The item's image", response_model=None)
+@router.get(
+    "/api/items/{item_id:path}/image",
+    summary="The item's image",
+    response_model=None,
+    responses=_image_answers(IMAGE_TYPES, "The image, as stored (unusual formats re-encoded as JPEG)."),
+)
 def api_image(request: Request, item_id: str) -> Response | dict[str, Any]:
     state = get_state(request)
     target, ok = _resolve(state, item_id, "image")
@@ -91,12 +118,15 @@ def api_image(request: Request, item_id: str) -> Response | dict[str, Any]:
     try:
         body, mime = as_servable(data)
     except BadImage as exc:
-        raise NoImage(f"the stored image of {target!r} cannot be read: {exc.message}") from None
+        raise NoImage(f"the stored image of {short_id(target)!r} cannot be read: {exc.message}") from None
     return _image_response(request, body, etag, mime)
 
 
 @router.get(
-    "/api/items/{item_id:path}/thumbnail", summary="A small JPEG of the item's image", response_model=None
+    "/api/items/{item_id:path}/thumbnail",
+    summary="A small JPEG of the item's image",
+    response_model=None,
+    responses=_image_answers(("image/jpeg",), "The thumbnail (JPEG)."),
 )
 def api_thumbnail(request: Request, item_id: str) -> Response | dict[str, Any]:
     state = get_state(request)
@@ -111,11 +141,15 @@ def api_thumbnail(request: Request, item_id: str) -> Response | dict[str, Any]:
     try:
         thumb = state.thumbs.get(data, source_hash)
     except BadImage as exc:
-        raise NoImage(f"the stored image of {target!r} cannot be read: {exc.message}") from None
+        raise NoImage(f"the stored image of {short_id(target)!r} cannot be read: {exc.message}") from None
     return _image_response(request, thumb, etag, "image/jpeg")
 
 
-@router.get("/api/items/{item_id:path}/book", summary="Other illustrations from the same book")
+@router.get(
+    "/api/items/{item_id:path}/book",
+    summary="Other illustrations from the same book",
+    responses=error_responses(404, 422),
+)
 def api_book(
     request: Request,
     item_id: str,
@@ -129,6 +163,16 @@ def api_book(
     return book_json(state, target, k, offset, root_path(request))
 
 
-@router.get("/api/items/{item_id:path}", summary="An item's metadata")
+@router.get("/api/items/{item_id:path}", summary="An item's metadata", responses=error_responses(404))
 def api_item(request: Request, item_id: str) -> dict[str, Any]:
-    return item_json(get_state(request), item_id, root_path(request))
+    state = get_state(request)
+    if item_id.endswith(POST_ONLY_SUFFIXES):
+        try:
+            state.collection.row_of(item_id)
+        except ItemNotFound:
+            # ``…/report`` is the report route, which takes POST only (unless the id itself ends so).
+            raise HTTPException(405, headers={"Allow": "POST"}) from None
+    return item_json(state, item_id, root_path(request))
+
+
+POST_ONLY_SUFFIXES = ("/report",)

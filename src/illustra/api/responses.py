@@ -11,6 +11,7 @@ from ..collection import Collection
 from ..errors import ItemNotFound
 from ..search import Hit, SearchResponse, shape
 from ..search.filters import Filters
+from ..search.limits import short_id
 from ..search.shape import public_metadata
 from .state import AppState
 from .urls import item_links
@@ -35,9 +36,17 @@ def search_json(resp: SearchResponse, root: str = "", collection: Collection | N
     return shape.response_json(resp, collection, links_for(root))
 
 
+def row_of(state: AppState, item_id: str) -> int:
+    """The item's row; an unknown id is ``ItemNotFound`` quoting the id (cut short), no path."""
+    try:
+        return int(state.collection.row_of(item_id))
+    except ItemNotFound:
+        raise ItemNotFound(f"no item with id {short_id(item_id)!r}") from None
+
+
 def item_json(state: AppState, item_id: str, root: str = "") -> dict[str, Any]:
     coll = state.collection
-    row = coll.row_of(item_id)
+    row = row_of(state, item_id)
     meta = coll.metadata(row)
     meta.pop("id", None)
     out: dict[str, Any] = {"id": item_id, "metadata": public_metadata(meta), "has_image": coll.has_image(row)}
@@ -50,14 +59,14 @@ def item_json(state: AppState, item_id: str, root: str = "") -> dict[str, Any]:
 def book_json(state: AppState, item_id: str, k: int, offset: int, root: str = "") -> dict[str, Any]:
     """Other items from the same book (same ``book_identifier``), in collection order."""
     coll = state.collection
-    row = coll.row_of(item_id)
+    row = row_of(state, item_id)
     if not state.has_book_field():
         raise NoBook(
             "this collection does not record which book an item comes from (no 'book_identifier' field)"
         )
     book = (coll.metadata(row).get("book_identifier") or "").strip()
     if not book:
-        raise NoBook(f"item {item_id!r} has no book identifier, so its book cannot be listed")
+        raise NoBook(f"item {short_id(item_id)!r} has no book identifier, so its book cannot be listed")
     mask = state.service.row_mask(Filters(fields={"book_identifier": book}))
     rows = np.flatnonzero(mask) if mask is not None else np.arange(len(coll))
     rows = rows[rows != row]

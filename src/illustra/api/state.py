@@ -1,6 +1,6 @@
 """What one running app holds: the search service and the caches around it.
 
-Routers (including ones other modules add through ``routers.py``) reach it with
+Routers (including ones passed to ``create_app(routers=...)``) reach it with
 ``get_state(request)``; ``state.service.collection`` is the opened collection.
 """
 
@@ -14,6 +14,7 @@ from starlette.requests import Request
 from ..search import SearchService
 from ..settings import Settings
 from .facets import Facets
+from .redact import Redactor
 from .thumbs import ThumbnailCache
 from .uploads import UploadStore
 
@@ -36,6 +37,7 @@ class AppState:
     examples: list[str]
     title: str
     settings: Settings
+    redactor: Redactor
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

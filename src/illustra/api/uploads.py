@@ -25,6 +25,7 @@ from starlette.requests import Request
 
 from .. import settings
 from ..errors import BadInput, DownloadError, IllustraError, Refused
+from ..search.limits import short_id
 
 # Room for the multipart envelope and small form fields on top of the image itself.
 FORM_OVERHEAD = 256 * 1024
@@ -37,30 +38,55 @@ class TooLarge(IllustraError):
     http_status = 413
 
 
+# Multipart field names a query image may come in: ours, and the name most clients send.
+FILE_FIELDS = ("image", "file")
+# What an upload may be (the decoder sniffs the bytes; the declared type is not trusted).
+UPLOAD_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "image/tiff")
+MAX_URL_CHARS = 2000
+
+
 @dataclass
 class UploadForm:
     fields: list[tuple[str, str]] = field(default_factory=list)
     image: bytes | None = None
     filename: str | None = None
+    # The file field that was sent with no bytes at all, if any (``image`` is then None).
+    empty_field: str | None = None
 
 
-def _too_large(limit: int) -> TooLarge:
-    return TooLarge(f"the upload is larger than {limit // 1_000_000 or 1} MB (limit {limit} bytes)")
+def size_words(n: int) -> str:
+    """A size as people write it, in decimal units: 20 MB, 1.5 kB, 300 bytes."""
+    for unit, size in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if n >= size:
+            return f"{n / size:.4g} {unit}"
+    return f"{n} bytes"
+
+
+def too_large(limit: int) -> TooLarge:
+    """The one message for a query image (upload, request body or URL download) over the limit."""
+    return TooLarge(f"the image is larger than the {size_words(limit)} upload limit")
+
+
+def _settings(request: Request | None = None) -> settings.Settings:
+    """The app's validated settings (``get_state(request).settings``), else this process's."""
+    state = getattr(request.app.state, "illustra", None) if request is not None else None
+    cfg = getattr(state, "settings", None)
+    return cfg if isinstance(cfg, settings.Settings) else settings.current()
 
 
 async def read_upload_form(
-    request: Request, file_field: str = "image", limit: int | None = None
+    request: Request, file_fields: tuple[str, ...] = FILE_FIELDS, limit: int | None = None
 ) -> UploadForm:
     """Parse a multipart/form-data (or urlencoded) body, counting bytes as they arrive: a body over the limit is
     abandoned mid-stream (never buffered whole), so the cap bounds memory and disk use."""
-    limit = int(limit if limit is not None else settings.get("upload_max_bytes"))
+    limit = int(limit if limit is not None else _settings(request).upload_max_bytes)
     ctype = request.headers.get("content-type", "").lower()
     # A plain urlencoded form is fine too, for a request that only names a URL.
     if not ctype.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
-        raise BadInput(f"send the image as multipart/form-data with a file field {file_field!r}")
+        raise BadInput(f"send the image as multipart/form-data with a file field {file_fields[0]!r}")
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit + FORM_OVERHEAD:
-        raise _too_large(limit)
+        raise too_large(limit)
 
     received = 0
     receive = request.receive
@@ -71,7 +97,7 @@ async def read_upload_form(
         if message["type"] == "http.request":
             received += len(message.get("body", b""))
             if received > limit + FORM_OVERHEAD:
-                raise _too_large(limit)
+                raise too_large(limit)
         return message
 
     bounded = Request(request.scope, bounded_receive)
@@ -83,12 +109,16 @@ async def read_upload_form(
     try:
         for name, value in form.multi_items():
             if isinstance(value, UploadFile):
-                if name != file_field:
-                    raise BadInput(f"unexpected file field {name!r}; send the image as {file_field!r}")
+                if name not in file_fields:
+                    raise BadInput(
+                        f"unexpected file field {short_id(name)!r}; send the image as "
+                        + " or ".join(repr(f) for f in file_fields)
+                    )
                 data = await value.read(limit + 1)
                 if len(data) > limit:
-                    raise _too_large(limit)
+                    raise too_large(limit)
                 out.image = data or None
+                out.empty_field = None if data else name
                 out.filename = value.filename
             else:
                 out.fields.append((name, value))
@@ -101,6 +131,7 @@ async def read_upload_form(
 def _check_url(url: str) -> str:
     try:
         parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - a port out of range raises here, not later
     except ValueError:
         raise BadInput("the image URL is not a valid URL") from None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
@@ -108,31 +139,42 @@ def _check_url(url: str) -> str:
     return url.strip()
 
 
-def _refuse_private(host: str, port: int) -> None:
+def _refuse_private(host: str, port: int, allow_private: bool = False) -> None:
     """Refuse hosts that resolve to loopback, private or link-local addresses (server-side request
     forgery: a public search box must not become a way into the server's own network)."""
-    if settings.get("url_fetch_private"):
+    if allow_private:
         return
     try:
         infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
-    except OSError:
-        raise DownloadError(f"could not resolve {host!r}") from None
+    except (OSError, UnicodeError):
+        raise DownloadError(f"could not resolve {short_id(host)!r}") from None
     for info in infos:
         addr = ipaddress.ip_address(info[4][0])
         if not addr.is_global:
-            raise Refused(f"fetching images from {host} ({addr}) is not allowed: not a public address")
+            raise Refused(
+                f"fetching images from {short_id(host)} ({addr}) is not allowed: not a public address"
+            )
 
 
-async def fetch_image_url(url: str, limit: int | None = None, timeout: float | None = None) -> bytes:
-    """Download a query image: http(s) only, each redirect re-checked, bounded in bytes and time."""
+async def fetch_image_url(
+    url: str,
+    limit: int | None = None,
+    timeout: float | None = None,
+    *,
+    cfg: settings.Settings | None = None,
+) -> bytes:
+    """Download a query image: http(s) only, each redirect re-checked, bounded in bytes and time.
+    ``cfg`` is the app's settings (``get_state(request).settings``); without it, this process's."""
     import httpx
 
-    if not settings.get("allow_url_fetch"):
+    cfg = cfg if cfg is not None else settings.current()
+    if not cfg.allow_url_fetch:
         raise Refused(
             "this server does not fetch images by URL (setting allow_url_fetch is off); upload the image instead"
         )
-    limit = int(limit if limit is not None else settings.get("upload_max_bytes"))
-    timeout = float(timeout if timeout is not None else settings.get("url_fetch_timeout"))
+    limit = int(limit if limit is not None else cfg.upload_max_bytes)
+    timeout = float(timeout if timeout is not None else cfg.url_fetch_timeout)
+    allow_private = bool(cfg.url_fetch_private)
     current = _check_url(url)
 
     async def run() -> bytes:
@@ -141,7 +183,7 @@ async def fetch_image_url(url: str, limit: int | None = None, timeout: float | N
             for _ in range(MAX_REDIRECTS + 1):
                 parts = urlsplit(current)
                 port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
-                await asyncio.to_thread(_refuse_private, parts.hostname or "", port)
+                await asyncio.to_thread(_refuse_private, parts.hostname or "", port, allow_private)
                 async with client.stream("GET", current, headers={"Accept": "image/*"}) as resp:
                     if resp.is_redirect:
                         current = _check_url(urljoin(current, resp.headers.get("location", "")))
@@ -150,13 +192,13 @@ async def fetch_image_url(url: str, limit: int | None = None, timeout: float | N
                         raise DownloadError(f"the image URL answered HTTP {resp.status_code}")
                     declared = resp.headers.get("content-length")
                     if declared and declared.isdigit() and int(declared) > limit:
-                        raise _too_large(limit)
+                        raise too_large(limit)
                     chunks: list[bytes] = []
                     size = 0
                     async for chunk in resp.aiter_bytes():
                         size += len(chunk)
                         if size > limit:
-                            raise _too_large(limit)
+                            raise too_large(limit)
                         chunks.append(chunk)
                     return b"".join(chunks)
         raise DownloadError(f"the image URL redirected more than {MAX_REDIRECTS} times")
