@@ -208,3 +208,19 @@ def test_result_cards_give_a_reason_in_words_and_numbers_on_request(client):
     assert set(visual.values()) == {"Matched the picture"}
     like = card_reasons(client.get("/search", params={"like": "cat/1"}).text)
     assert set(like.values()) == {"Looks like the chosen picture"}
+
+
+def test_upload_with_a_bad_filter_keeps_the_filters(client):
+    from .test_browser import png_bytes
+
+    r = client.post(
+        "/search/image",
+        files={"image": ("q.png", png_bytes("red"), "image/png")},
+        data={"year_from": "abc", "place": "London"},
+    )
+    assert r.status_code == 422
+    doc = soup(r.text)
+    assert doc.select_one("#year_from")["value"] == "abc"
+    assert doc.select_one("#year_from")["aria-invalid"] == "true"
+    assert doc.select_one("#f-place option[selected]")["value"] == "London"
+    assert "year_from" not in visible_text(r.text)

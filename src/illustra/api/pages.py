@@ -322,8 +322,10 @@ async def upload_page(request: Request) -> Response:
     ctx = _base_context(request, state)
     empty = SearchParams(k=PAGE_K)
     ctx.update(_form_context(empty, PageState(empty, None, None, None), root))
+    typed: list[tuple[str, str]] = []
     try:
         form = await read_upload_form(request)
+        typed = list(form.fields)
         params, _ = parse_search_params(
             form.fields,
             state.service.filterable_fields,
@@ -341,6 +343,9 @@ async def upload_page(request: Request) -> Response:
         )
         token = state.uploads.put(await run_in_threadpool(_bounded_copy, state, data))
     except IllustraError as exc:
+        if isinstance(exc, BadParam) and typed:  # a filter sent with the picture: keep what was typed
+            ctx.update(_typed_form_context(typed, list(state.service.filterable_fields), root))
+            ctx["filters_open"] = True
         ctx.update(_error_context(exc, ctx))
         return _render(request, "search.html", ctx, exc.http_status)
     page = PageState(params, None, None, token)
