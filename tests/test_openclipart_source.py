@@ -9,10 +9,9 @@ from PIL import Image
 
 from illustra.collection import Collection
 from illustra.errors import SourceError
-from illustra.sources import openclipart as oc
-
 from illustra.pipeline import IngestStage
 from illustra.sources import ingest
+from illustra.sources import openclipart as oc
 
 # The Debian packages scripts/setup.sh installs; two tests read them as they are.
 REAL_SVG = Path("/usr/share/openclipart/svg")
@@ -20,6 +19,7 @@ REAL_SVG = Path("/usr/share/openclipart/svg")
 
 def _need_package() -> None:
     assert REAL_SVG.is_dir(), "the Debian package openclipart-svg is missing: run bash scripts/setup.sh"
+
 
 NS = (
     'xmlns="http://www.w3.org/2000/svg" xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
