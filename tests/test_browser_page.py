@@ -118,7 +118,7 @@ def test_validation_error_keeps_the_search_and_explains_beside_the_field(page, s
     assert page.locator("details.filters").get_attribute("open") is not None
     error = page.locator("#year_to-error")
     assert error.is_visible()
-    assert "the first year (2006) is after the last year (2003)" in error.inner_text()
+    assert "The first year (2006) is after the last year (2003)" in error.inner_text()
     assert "year_to" not in page.locator("body").inner_text()
     shot(page, "validation-error")
     # Fixing the field and searching again works.

@@ -97,7 +97,7 @@ def test_validation_error_keeps_the_search_and_marks_the_field(client):
     field = doc.select_one("#year_to")
     assert field["aria-invalid"] == "true"
     described = doc.select_one("#" + field["aria-describedby"].split()[0])
-    assert "the first year (2006) is after the last year (2003)" in described.get_text()
+    assert "The first year (2006) is after the last year (2003)" in described.get_text()
     text = visible_text(r.text)
     for name in ("year_from", "year_to", "parameter"):
         assert name not in text
@@ -111,7 +111,7 @@ def test_validation_error_for_a_word_in_a_year(client):
     field = doc.select_one("#year_from")
     assert field["value"] == "abc" and field["aria-invalid"] == "true"
     described = doc.select_one("#" + field["aria-describedby"].split()[0])
-    assert "the first year must be a year" in described.get_text() and "'abc'" in described.get_text()
+    assert "The first year must be a year" in described.get_text() and "'abc'" in described.get_text()
     assert doc.select_one("details.filters").has_attr("open")
     assert "year_from" not in visible_text(r.text)
 
@@ -121,7 +121,7 @@ def test_validation_error_on_a_hidden_parameter_is_shown_in_words(client):
     assert r.status_code == 422
     assert soup(r.text).select_one("#q")["value"] == "ship"
     text = visible_text(r.text)
-    assert "the number of results must be" in text and "(parameter" not in text
+    assert "The number of results must be" in text and "(parameter" not in text
 
 
 # -- 4. each mode offered once ---------------------------------------------------------------------

@@ -130,6 +130,15 @@ def match_reason(explain: dict[str, Any] | None, kind: str | None) -> Markup:
     return Markup(text[0].upper() + text[1:])
 
 
+def sentence(text: Any) -> str:
+    """A message as a sentence: capital first letter, closing full stop."""
+    text = str(text or "").strip()
+    if not text:
+        return ""
+    text = text[0].upper() + text[1:]
+    return text if text[-1] in ".!?…" else text + "."
+
+
 def score(value: Any) -> str:
     try:
         return f"{float(value):.3f}"
@@ -144,7 +153,9 @@ def make_templates() -> Jinja2Templates:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(highlight=highlight, safe_href=safe_href, score=score, quote_id=quote_id)
+    env.filters.update(
+        highlight=highlight, safe_href=safe_href, score=score, quote_id=quote_id, sentence=sentence
+    )
     env.globals.update(
         item_links=item_links,
         page_url=page_url,
