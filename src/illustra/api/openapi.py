@@ -2,7 +2,7 @@
 
 * every error status a route returns, each with the one error shape (``ErrorBody``);
 * the filter parameters, which depend on the collection (its filterable fields), with their bounds
-  from ``search/limits.py``, on the routes marked with ``FILTERS_IN_QUERY`` / ``FILTERS_IN_FORM``;
+  from ``search/limits.py``, on the routes marked with ``FILTERS_IN_QUERY`` / ``FILTERS_IN_QUERY_AND_FORM``;
 * request bodies the routes read themselves (the report, the upload form).
 """
 
@@ -14,13 +14,13 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from ..search.limits import MAX_QUERY_CHARS, MAX_VALUE_CHARS
+from ..search.limits import MAX_K, MAX_OFFSET, MAX_QUERY_CHARS, MAX_VALUE_CHARS
 from ..search.query import SEARCH_PARAMS
 
 YEAR_MIN, YEAR_MAX = -9999, 9999
 FILTERS_MARK = "x-illustra-filters"
-FILTERS_IN_QUERY = {FILTERS_MARK: "query"}
-FILTERS_IN_FORM = {FILTERS_MARK: "form"}
+FILTERS_IN_QUERY = {FILTERS_MARK: ["query"]}
+FILTERS_IN_QUERY_AND_FORM = {FILTERS_MARK: ["query", "form"]}
 # Media types an item's image may be served as (unusual formats are re-encoded to JPEG).
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
 
@@ -55,8 +55,14 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 
 def filter_schemas(filterable: Sequence[str]) -> dict[str, tuple[dict[str, Any], str]]:
-    """Name -> (JSON schema, description) of every filter the search parameters accept."""
+    """Name -> (JSON schema, description) of the paging and every filter the search parameters
+    accept (a route's own declaration of one of them is kept)."""
     out: dict[str, tuple[dict[str, Any], str]] = {
+        "k": ({"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 10}, "Results per page."),
+        "offset": (
+            {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
+            "How many results to skip (the page start).",
+        ),
         "year_from": (
             {"type": "integer", "minimum": YEAR_MIN, "maximum": YEAR_MAX},
             "Only items dated in or after this year (not after year_to).",
@@ -104,6 +110,17 @@ def _add_filters(operation: dict[str, Any], where: str, filters: dict[str, tuple
             props.setdefault(name, {**schema, "description": doc})
 
 
+def _one_error_shape(operation: dict[str, Any]) -> None:
+    """FastAPI's own 422 (``HTTPValidationError``) is answered in the one error shape here."""
+    answer = operation.get("responses", {}).get("422")
+    if answer is None:
+        return
+    media = answer.setdefault("content", {}).setdefault("application/json", {})
+    if "ErrorBody" not in str(media.get("schema", {})):
+        media["schema"] = {"$ref": "#/components/schemas/ErrorBody"}
+        answer["description"] = ERROR_DESCRIPTIONS[422]
+
+
 def install(app: FastAPI, filterable: Sequence[str], models: Sequence[type[BaseModel]] = ()) -> None:
     """Complete the app's OpenAPI document once, when it is first asked for."""
     from .report_routes import ReportIn
@@ -124,9 +141,11 @@ def install(app: FastAPI, filterable: Sequence[str], models: Sequence[type[BaseM
             schemas.setdefault(model.__name__, schema)
         for item in doc.get("paths", {}).values():
             for operation in item.values():
-                where = operation.pop(FILTERS_MARK, None)
-                if where:
+                for where in operation.pop(FILTERS_MARK, []):
                     _add_filters(operation, where, filters)
+                _one_error_shape(operation)
+        for name in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(name, None)
         app.openapi_schema = doc
         return doc
 

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from ..errors import BadInput
 from ..search.limits import MAX_K, MAX_OFFSET, MAX_QUERY_CHARS, Mode
 from ..search.query import BadParam, SearchParams, parse_search_params, require_query
-from .openapi import FILTERS_IN_FORM, FILTERS_IN_QUERY, YEAR_MAX, YEAR_MIN, error_responses
+from .openapi import FILTERS_IN_QUERY, FILTERS_IN_QUERY_AND_FORM, YEAR_MAX, YEAR_MIN, error_responses
 from .responses import collection_json, search_json
 from .state import get_state, root_path
 from .uploads import MAX_URL_CHARS, UPLOAD_TYPES, fetch_image_url, read_upload_form
@@ -59,8 +59,7 @@ _UPLOAD_BODY = {
             }
         },
     },
-    **FILTERS_IN_FORM,
-    **FILTERS_IN_QUERY,
+    **FILTERS_IN_QUERY_AND_FORM,
 }
 
 
