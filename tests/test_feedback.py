@@ -85,6 +85,14 @@ def test_bad_reports_are_refused(tmp_path):
     assert store.list() == []
 
 
+def test_text_that_is_not_unicode_is_refused(tmp_path):
+    store = FeedbackStore(tmp_path)
+    for args in (("a\ud800", "q", "other"), ("item", "q\udfff", "other"), ("item", "q", "\ud800")):
+        with pytest.raises(BadInput, match="Unicode"):
+            store.add(*args)
+    assert store.list() == []
+
+
 def test_concurrent_reports_are_all_kept(tmp_path):
     store = FeedbackStore(tmp_path)
     errors: list[BaseException] = []

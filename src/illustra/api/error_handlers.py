@@ -57,7 +57,8 @@ def public_message(request: Request, message: str) -> str:
 def _respond(
     request: Request, status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> Response:
-    message = public_message(request, message)
+    # No server paths; and text that can always be sent as UTF-8 (a lone surrogate cannot).
+    message = public_message(request, message).encode("utf-8", "replace").decode("utf-8")
     if wants_json(request):
         return JSONResponse(error_body(code, message), status_code=status, headers=headers)
     from .pages import render_error_page

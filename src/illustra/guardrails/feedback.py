@@ -47,6 +47,9 @@ EXPORT_COLUMNS = ["id", "item_id", "query", "reason", "created", "hidden"]
 
 def _clean(value: str | None, name: str, limit: int, *, required: bool = False) -> str:
     text = " ".join((value or "").split())
+    if any("\ud800" <= ch <= "\udfff" for ch in text):
+        # A lone surrogate cannot be stored as UTF-8 text.
+        raise BadInput(f"the {name} is not valid Unicode text (it holds a lone surrogate)")
     if required and not text:
         raise BadInput(f"the {name} is required")
     if len(text) > limit:
