@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The Open Clip Art packages are installed here and only here: `illustra demo` installs nothing,
+# and without them it says in one line what to run.
 need_apt=()
 [[ -d /usr/share/openclipart/png ]] || need_apt+=(openclipart-png)
 [[ -d /usr/share/openclipart/svg ]] || need_apt+=(openclipart-svg)

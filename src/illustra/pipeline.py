@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .collection import Collection
-from .embedding_store import EmbeddingStore, embedded_models, pick_model
+from .embedding_store import EmbeddingStore, embedded_models, pick_model, similarity_companion
 from .sources.base import Source, complete_entry, text_decoded
 
 Notify = Callable[[str], None]
@@ -254,6 +254,12 @@ class CompanionStage:
         return similarity_model_of(self.embed.model)
 
     def is_current(self, collection: Path) -> Check:
+        coll = _open(collection)
+        if coll is not None:
+            # Known from the manifest: no need to load the model to ask for its companion.
+            recorded = similarity_companion(coll, self.embed.model)
+            if recorded is not None and embedding_complete(coll, recorded):
+                return _embedding_check(collection, recorded)
         companion = self.companion()
         if companion is None:
             return Check(True, f"{self.embed.model} has no picture-only companion")
