@@ -337,7 +337,7 @@ async def upload_page(request: Request) -> Response:
         url = params.extra.get("url")
         if form.image is None and not url:
             raise BadInput("choose a picture to search with")
-        data = form.image if form.image is not None else await fetch_image_url(str(url))
+        data = form.image if form.image is not None else await fetch_image_url(str(url), cfg=state.settings)
         resp = await run_in_threadpool(
             state.service.search_image, data, k=params.k, offset=0, filters=params.filters
         )
