@@ -157,7 +157,7 @@ SETTINGS: dict[str, Setting] = {
         Setting("upload_max_bytes", 20_000_000, "Largest image upload the API accepts.", min=1),
         Setting("guardrails", True, "Face-upload refusal, sensitive-term notes and language notices."),
         Setting("face_guard", True, "With guardrails on: refuse uploaded photographs in which a face dominates."),
-        Setting("face_min_fraction", 0.08, "A detected face covering at least this fraction of an upload counts as dominating it.", min=0.0, max=1.0),
+        Setting("face_min_fraction", 0.015, "A photographed face covering at least this fraction of an upload counts as portrait scale (refused).", min=0.0, max=1.0),
         Setting("terms_file", "", "JSON or CSV file of sensitive query terms (action note/block/off) overriding the shipped list."),
         Setting("language_notice", True, "With guardrails on: tell users of non-English queries that the model was evaluated in English."),
         Setting(
