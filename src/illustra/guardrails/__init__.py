@@ -7,8 +7,9 @@
 What they do, and why (CLIP's model card puts facial recognition out of scope, and the model was
 evaluated in English only):
 
-* an uploaded photograph in which a face dominates is refused (``faces.py``); items already in
-  the collection can still be used for "more like this";
+* an uploaded photograph in which a face dominates is refused (``faces.py``): any photograph showing
+  a face at portrait scale (head-and-shoulders, half-length, a small group; drawings of people are
+  not refused); items already in the collection can still be used for "more like this";
 * a query containing a sensitive term gets a content note, or is refused when the term is blocked
   (``terms.py``, shipped list + owner overrides in ``<collection>/guardrails.json``);
 * a query that does not look English gets a notice (``language.py``);
@@ -170,7 +171,7 @@ class Guardrails:
         return notices
 
     def check_upload(self, image: Image.Image) -> None:
-        """Refuse an uploaded photograph in which a face dominates."""
+        """Refuse an uploaded photograph showing a face at portrait scale (setting face_min_fraction)."""
         if not self.face_guard:
             return None
         from .faces import face_dominates
