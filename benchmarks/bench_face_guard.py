@@ -67,13 +67,27 @@ def fetch(data: Path) -> None:
     data.mkdir(parents=True, exist_ok=True)
     dl = data / "downloads"
     if not (data / "skimage").is_dir():
-        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(dl), SKIMAGE], check=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(dl), SKIMAGE], check=True
+        )
         whl = next(dl.glob("scikit_image-*.whl"))
         with zipfile.ZipFile(whl) as z:
             z.extractall(data, [n for n in z.namelist() if n.startswith("skimage/data/")])
     if not (data / "insightface").is_dir():
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:", "-d", str(dl), INSIGHTFACE],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "-q",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                "-d",
+                str(dl),
+                INSIGHTFACE,
+            ],
             check=True,
         )
         with tarfile.open(next(dl.glob("insightface-*.tar.gz"))) as t:
@@ -123,6 +137,7 @@ def main() -> None:
     Image.MAX_IMAGE_PIXELS = 200_000_000
     fetch(args.data)
     started = time.time()
+    load_start = os.getloadavg()
 
     portraits = [(src, p, what, str(resolve(args.data, p))) for src, p, what in PORTRAITS]
     pos = run_all([f for *_, f in portraits], args.workers)
@@ -140,7 +155,9 @@ def main() -> None:
     import sklearn.datasets
 
     sk_images = Path(sklearn.datasets.__file__).parent / "images"
-    no_people_paths = [str(args.data / p) for p in no_people] + [str(p) for p in sorted(sk_images.glob("*.jpg"))]
+    no_people_paths = [str(args.data / p) for p in no_people] + [
+        str(p) for p in sorted(sk_images.glob("*.jpg"))
+    ]
     neg = run_all(no_people_paths, args.workers)
     mid = run_all([str(args.data / p) for p in smaller], args.workers)
 
@@ -159,7 +176,7 @@ def main() -> None:
     refused_pos = sum(r[1] is not None for r in pos)
     out = {
         "benchmark": "face_guard",
-        "command": "python benchmarks/bench_face_guard.py " + " ".join(sys.argv[1:]),
+        "command": ".venv/bin/python benchmarks/bench_face_guard.py " + " ".join(sys.argv[1:]),
         "settings": {"face_min_fraction": DEFAULT_MIN_FRACTION},
         "portraits": {
             "refused": refused_pos,
@@ -173,7 +190,11 @@ def main() -> None:
         "photos_without_people": {
             "refused": sum(r[1] is not None for r in neg),
             "total": len(neg),
-            "sources": [SKIMAGE + " wheel (skimage/data)", OPENCV_DOC + " (examples/data)", "scikit-learn (installed)"],
+            "sources": [
+                SKIMAGE + " wheel (skimage/data)",
+                OPENCV_DOC + " (examples/data)",
+                "scikit-learn (installed)",
+            ],
             "refused_files": [rel(r[0]) for r in neg if r[1] is not None],
         },
         "photos_with_smaller_people_either_way": {
@@ -191,13 +212,16 @@ def main() -> None:
             "ms_per_image_incl_decode": round(1000 * oca_s * args.workers / max(1, len(oca)), 1),
         },
         "check_ms_on_photos_p50": round(1000 * sorted(r[2] for r in pos + neg)[len(pos + neg) // 2], 1),
-        "machine": {"cpus": os.cpu_count(), "loadavg_start_end": [os.getloadavg(), None]},
+        "machine": {"cpus": os.cpu_count(), "loadavg_start": load_start, "loadavg_end": os.getloadavg()},
         "wall_s": round(time.time() - started, 1),
     }
-    out["machine"]["loadavg_start_end"][1] = os.getloadavg()
     dest = ROOT / "benchmarks/results/face_guard.json"
     dest.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
-    print(json.dumps({k: out[k] for k in ("portraits", "photos_without_people", "openclipart")}, default=str)[:1500])
+    print(
+        json.dumps({k: out[k] for k in ("portraits", "photos_without_people", "openclipart")}, default=str)[
+            :1500
+        ]
+    )
 
 
 if __name__ == "__main__":

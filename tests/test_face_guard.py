@@ -64,7 +64,9 @@ def test_a_half_length_portrait_photograph_is_refused(coll):
     assert str(err.value) == FACE_REFUSAL
     # The same picture as a larger upload, mirrored, is refused too.
     with pytest.raises(Refused):
-        SearchService(coll).search_image(photo.resize((1024, 1024)).transpose(Image.Transpose.FLIP_LEFT_RIGHT), k=3)
+        SearchService(coll).search_image(
+            photo.resize((1024, 1024)).transpose(Image.Transpose.FLIP_LEFT_RIGHT), k=3
+        )
 
 
 def test_the_portrait_is_refused_through_the_api(coll):
