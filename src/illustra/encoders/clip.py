@@ -13,10 +13,14 @@ image preparation with the model working on the previous batch.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import os
 import re
 import socket
+import threading
+import unicodedata
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,7 +31,10 @@ from PIL import Image
 
 from .. import settings
 from ..errors import ModelUnavailable
+from . import text_fast
 from .base import Encoder, l2_normalise
+
+log = logging.getLogger(__name__)
 
 # "org/name" or a bare legacy name; anything else is taken as a filesystem path.
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
@@ -35,6 +42,11 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 # before the processor sees them: a 12000x8 strip would otherwise be resized to 336000x224 first.
 _EXTREME_ASPECT = 2.0
 _TEXT_BATCH = 256
+# Repeated queries (paging through results, the same search from several users) are answered from an
+# LRU of this many vectors (SigLIP 2 so400m: 4.5 kB each); calls with more texts than
+# _CACHE_BATCH are bulk embedding and bypass it.
+QUERY_CACHE_SIZE = 1024
+_CACHE_BATCH = 8
 
 
 def unavailable_message(name: str) -> str:
@@ -260,6 +272,11 @@ def _cpu_bf16() -> bool:
     return native
 
 
+def normalise_query(text: str) -> str:
+    """The form of a text that is embedded and that keys the query cache: NFC, whitespace collapsed."""
+    return " ".join(unicodedata.normalize("NFC", str(text)).split())
+
+
 def _available_cores() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -310,6 +327,14 @@ class ClipEncoder(Encoder):
         if 0 < tok_max < 100_000:
             limits.append(tok_max)
         self._text_max = min([n for n in limits if n > 0] or [77])
+        self._threads = torch.get_num_threads()
+        self.query_precision = self._resolve_query_precision()
+        self._int8: text_fast.Int8TextTower | None = None
+        self._int8_tried = False
+        self._int8_lock = threading.Lock()
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self.cache_size = QUERY_CACHE_SIZE
         crop = getattr(self.image_processor, "crop_size", None)
         self._crop_aspect: float | None = None
         if getattr(self.image_processor, "do_center_crop", False) and _size_get(crop, "height"):
@@ -369,26 +394,146 @@ class ClipEncoder(Encoder):
         return np.concatenate(outs, axis=0)
 
     # -- texts --------------------------------------------------------------------------------
+    def _resolve_query_precision(self) -> str:
+        """How texts are embedded: 'int8' (ONNX Runtime), 'bf16' (autocast), 'fp32', or 'model'
+        (on a GPU: the model as loaded). See the ``query_precision`` setting."""
+        choice = str(settings.get("query_precision")).lower()
+        if self.device.type != "cpu":
+            return "model"
+        if choice == "auto":
+            return "int8" if text_fast.available() else ("bf16" if self._autocast else "fp32")
+        if choice == "int8" and not text_fast.available():
+            raise ModelUnavailable(
+                "query_precision=int8 needs ONNX Runtime: pip install onnxruntime onnx "
+                "(or set ILLUSTRA_QUERY_PRECISION=fp32)"
+            )
+        return choice
+
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit vectors of ``texts``; a handful at a time (queries) go through the query cache."""
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        clean = [normalise_query(t) for t in texts]
+        if len(clean) > _CACHE_BATCH:
+            return self._embed_texts(clean)
+        found: dict[str, np.ndarray] = {}
+        with self._cache_lock:
+            for key in clean:
+                hit = self._cache.get(key)
+                if hit is not None:
+                    self._cache.move_to_end(key)
+                    found[key] = hit
+        missing = list(dict.fromkeys(k for k in clean if k not in found))
+        if missing:
+            vecs = self._embed_texts(missing)
+            with self._cache_lock:
+                for key, vec in zip(missing, vecs, strict=True):
+                    vec = vec.copy()
+                    vec.setflags(write=False)
+                    found[key] = vec
+                    self._cache[key] = vec
+                    self._cache.move_to_end(key)
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+        return np.stack([found[k] for k in clean]).astype(np.float32, copy=True)
+
+    def embed_query(self, query: str) -> np.ndarray:
+        return self.embed_texts([query])[0]
+
+    def clear_query_cache(self) -> None:
+        with self._cache_lock:
+            self._cache.clear()
+
+    def _tokenize(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        tok = self.tokenizer(
+            [str(t) for t in texts],
+            padding="max_length" if self._pad_to_max else True,
+            truncation=True,
+            max_length=self._text_max,
+            return_tensors="np",
+        )
+        return {k: np.asarray(v) for k, v in tok.items() if k != "token_type_ids"}
+
+    def _embed_texts(self, texts: Sequence[str], precision: str | None = None) -> np.ndarray:
+        """The model's vectors for ``texts`` as given (no cache), at ``precision`` (default: the
+        encoder's ``query_precision``)."""
         if not texts:
             return np.zeros((0, self.dim), np.float32)
         outs = []
         for i in range(0, len(texts), _TEXT_BATCH):
-            part = [str(t) for t in texts[i : i + _TEXT_BATCH]]
-            tok = self.tokenizer(
-                part,
-                padding="max_length" if self._pad_to_max else True,
-                truncation=True,
-                max_length=self._text_max,
-                return_tensors="np",
-            )
-            inputs = {k: np.asarray(v) for k, v in tok.items() if k != "token_type_ids"}
-            outs.append(self._forward("text", inputs))
+            outs.append(self._text_forward(self._tokenize(texts[i : i + _TEXT_BATCH]), precision))
         return np.concatenate(outs, axis=0)
 
+    def _text_forward(self, inputs: dict[str, np.ndarray], precision: str | None = None) -> np.ndarray:
+        precision = precision or self.query_precision
+        if precision == "int8":
+            tower = self._int8_tower()
+            if tower is not None:
+                return self._check_dim("text", l2_normalise(tower(inputs)))
+            precision = "bf16" if self._autocast else "fp32"
+        autocast = {"fp32": False, "bf16": self.device.type == "cpu"}.get(precision, self._autocast)
+        return self._forward("text", inputs, autocast=autocast)
+
+    def _int8_tower(self) -> text_fast.Int8TextTower | None:
+        """The INT8 text tower, built at first use and kept on disk; ``None`` when it cannot be built
+        or disagrees with float32 (then texts go through torch, and one warning says why)."""
+        if self._int8 is not None or self._int8_tried:
+            return self._int8
+        with self._int8_lock:
+            if self._int8 is not None or self._int8_tried:
+                return self._int8
+            explicit = str(settings.get("query_precision")).lower() == "int8"
+            tower: text_fast.Int8TextTower | None
+            try:
+                tower = self._load_int8()
+            except Exception as exc:  # noqa: BLE001 - export and quantisation fail in many ways
+                self._int8_tried = True
+                if explicit:
+                    raise ModelUnavailable(
+                        f"model '{self.name}': its text tower could not be run in INT8: {_first_line(exc)}"
+                    ) from None
+                log.warning("text queries use torch: INT8 text tower unavailable (%s)", _first_line(exc))
+                return None
+            if tower.agreement < text_fast.MIN_COSINE and not explicit:
+                log.warning(
+                    "text queries use torch: the INT8 text tower agrees with float32 at cosine %.4f only",
+                    tower.agreement,
+                )
+                tower = None
+            self._int8, self._int8_tried = tower, True
+            return tower
+
+    def _load_int8(self) -> text_fast.Int8TextTower:
+        sample = self._tokenize(["a", "an engraving of a cathedral and a bridge"])
+        fixed = self._text_max if self._pad_to_max else None
+        folder = text_fast.cache_dir(self.source) / (
+            "tower-" + text_fast.model_key(self.source, list(sample), fixed)
+        )
+        if (folder / "meta.json").is_file():
+            try:
+                return text_fast.Int8TextTower(folder, self._threads)
+            except Exception as exc:  # noqa: BLE001 - a damaged copy is rebuilt
+                log.warning("rebuilding the INT8 text tower in %s (%s)", folder, _first_line(exc))
+                import shutil
+
+                shutil.rmtree(folder, ignore_errors=True)
+        log.info("building the INT8 text tower in %s (once per model)", folder)
+        text_fast.build(
+            self.model,
+            folder,
+            sample,
+            fixed,
+            reference=lambda texts: self._embed_texts(texts, "fp32"),
+            tokenize=self._tokenize,
+        )
+        return text_fast.Int8TextTower(folder, self._threads)
+
     # -- model --------------------------------------------------------------------------------
-    def _forward(self, kind: str, inputs: dict[str, np.ndarray]) -> np.ndarray:
+    def _forward(self, kind: str, inputs: dict[str, np.ndarray], autocast: bool | None = None) -> np.ndarray:
         import torch
+
+        if autocast is None:
+            autocast = self._autocast
 
         tensors = {}
         for k, v in inputs.items():
@@ -396,15 +541,17 @@ class ClipEncoder(Encoder):
             if t.is_floating_point():
                 t = t.to(self._dtype)
             tensors[k] = t.to(self.device, non_blocking=True)
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self._autocast):
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
             fn = self.model.get_image_features if kind == "image" else self.model.get_text_features
             out = fn(**tensors)
             # transformers 5 returns a model output whose pooler_output is the embedding; 4.x a tensor.
             feats = out if torch.is_tensor(out) else out.pooler_output
             feats = torch.nn.functional.normalize(feats.float(), dim=-1)
-        arr = feats.cpu().numpy()
+        return self._check_dim(kind, l2_normalise(feats.cpu().numpy()))
+
+    def _check_dim(self, kind: str, arr: np.ndarray) -> np.ndarray:
         if arr.shape[1] != self.dim:
             raise ModelUnavailable(
                 f"model '{self.name}' gives {arr.shape[1]}-dimensional {kind} vectors, not {self.dim}"
             )
-        return l2_normalise(arr)
+        return arr
