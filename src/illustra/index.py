@@ -1,14 +1,20 @@
 """FAISS index over a collection's normalised vectors (inner product = cosine).
 
-Exact (``flat``) up to ``exact_index_max`` vectors; above that ``hnsw`` (graph, fast, in RAM) — or
-``ivfpq`` (compressed, for collections whose vectors don't fit in RAM), chosen by size or by the user.
-Approximate results are re-ranked with the exact vectors, so scores are true cosines.
-Saved beside the collection in ``index/<model-slug>/`` with ``index.json`` naming the model.
+The kind follows the collection's size and a memory budget (``index_memory_budget``, or
+``illustra index --memory-budget``): exact ``flat`` up to ``exact_index_max`` vectors, then
+``hnsw`` (graph over float32 vectors, fast, in RAM) while it fits the budget, then ``ivfsq``
+(inverted lists of 8- or 4-bit scalar-quantised vectors) and, for the tightest budgets, ``ivfpq``
+(product-quantised codes). Every approximate kind fetches extra candidates and re-ranks them with
+the exact float32 vectors, which stay memory-mapped on disk, so scores are true cosines and the
+budget covers only what the index holds in memory. Saved beside the collection in
+``index/<model-slug>/``; ``index.json`` names the model, the kind and its parameters, the budget,
+and the estimated and measured bytes.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -22,12 +28,20 @@ from .collection import Collection, now_iso, write_json_atomic
 from .embedding_store import EmbeddingStore
 from .encoders.base import model_slug
 from .errors import BadInput, IndexMissing, ModelMismatch
+from .settings import format_size, parse_size
 
-KINDS = ("flat", "hnsw", "ivfpq")
-# Above this many vectors HNSW's in-RAM graph (~ (d*4 + 64*4) bytes/vector) gets heavy: compress.
+KINDS = ("flat", "hnsw", "ivfsq", "ivfpq")
+# Above this many vectors the HNSW graph is not built even when it would fit the budget.
 IVFPQ_ABOVE = 5_000_000
 # Filters that leave at most this many candidates are answered exactly over the subset.
 SUBSET_EXACT_MAX = 4_000
+HNSW_PARAMS = {"M": 32, "efConstruction": 80, "efSearch": 128, "rerank": 40}
+# Scalar quantisers of ``ivfsq``, best first, with their code bytes per dimension.
+SQ_TYPES = {"SQ8": 1.0, "SQ4": 0.5}
+# Candidates re-ranked with the exact vectors per query (at least 4 x k): coarser codes need more.
+RERANK = {"SQ8": 40, "SQ4": 100, "PQ": 200}
+PQ_MS = (64, 48, 32, 24, 16, 12, 8, 4, 2, 1)
+ID_BYTES = 8  # an inverted list stores an int64 id beside each code; rows.npy holds one per vector
 
 
 def _faiss() -> Any:
@@ -37,26 +51,159 @@ def _faiss() -> Any:
     return faiss
 
 
-def choose_kind(n: int) -> str:
-    if n <= int(settings.get("exact_index_max")):
-        return "flat"
-    return "hnsw" if n <= IVFPQ_ABOVE else "ivfpq"
-
-
 def index_dir(collection: Collection, model: str) -> Path:
     return collection.root / "index" / model_slug(model)
 
 
-def _pq_m(d: int) -> int:
-    for m in (64, 48, 32, 24, 16, 12, 8, 4, 2, 1):
-        if d % m == 0 and d // m >= 4:
+def _pq_m(d: int, most: int = 64) -> int:
+    for m in PQ_MS:
+        if m <= most and d % m == 0 and d // m >= 4:
             return m
     return 1
 
 
+def _nlist(n: int) -> int:
+    # 2 sqrt(n) lists: at a million vectors k-means and the assignment of every vector stay minutes.
+    return int(max(16, min(65536, 2 * math.sqrt(n))))
+
+
+def _nprobe(nlist: int) -> int:
+    # About 0.8 % of the lists at a million vectors, never fewer than 16.
+    return min(nlist, max(16, nlist // 128))
+
+
+def kind_params(kind: str, n: int, d: int, budget: int | None = None) -> dict[str, Any]:
+    """Build and search parameters of ``kind`` for ``n`` vectors of ``d`` dimensions; the code
+    size of ``ivfsq``/``ivfpq`` is the largest whose estimate fits ``budget``."""
+    if kind == "flat":
+        return {}
+    if kind == "hnsw":
+        return dict(HNSW_PARAMS)
+    nlist = _nlist(n)
+    base = {"nlist": nlist, "nprobe": _nprobe(nlist)}
+    if kind == "ivfsq":
+        params = {}
+        for qtype in SQ_TYPES:
+            params = {**base, "qtype": qtype, "rerank": RERANK[qtype]}
+            if budget is None or estimate_bytes(kind, n, d, params) <= budget:
+                break
+        return params
+    if kind == "ivfpq":
+        params = {}
+        for m in [m for m in PQ_MS if m <= _pq_m(d)]:
+            if d % m:
+                continue
+            params = {**base, "m": m, "nbits": 8, "rerank": RERANK["PQ"]}
+            if budget is None or estimate_bytes(kind, n, d, params) <= budget:
+                break
+        return params
+    raise BadInput(f"unknown index kind {kind!r}; choose one of {', '.join(KINDS)}")
+
+
+def estimate_bytes(kind: str, n: int, d: int, params: dict[str, Any]) -> int:
+    """Memory the loaded index needs: its structure plus the row numbers, not counting the float32
+    vectors used for re-ranking (memory-mapped from disk)."""
+    rows = n * ID_BYTES
+    if kind == "flat":
+        return rows + n * d * 4
+    if kind == "hnsw":
+        m = int(params.get("M", HNSW_PARAMS["M"]))
+        # Level 0 keeps 2M neighbours, upper levels M each for a 1/M share of the vectors.
+        links = 4 * (2 * m + m / max(1, m - 1))
+        return int(rows + n * (d * 4 + links + 12))
+    centroids = int(params["nlist"]) * d * 4
+    if kind == "ivfsq":
+        code = math.ceil(d * SQ_TYPES[str(params["qtype"])])
+        return rows + n * (code + ID_BYTES) + centroids + 2 * d * 4
+    if kind == "ivfpq":
+        m, nbits = int(params["m"]), int(params.get("nbits", 8))
+        code = math.ceil(m * nbits / 8)
+        return rows + n * (code + ID_BYTES) + centroids + (1 << nbits) * d * 4
+    raise BadInput(f"unknown index kind {kind!r}; choose one of {', '.join(KINDS)}")
+
+
+@dataclass(frozen=True)
+class IndexPlan:
+    kind: str
+    params: dict[str, Any]
+    estimated_bytes: int
+    budget: int
+    fits: bool
+
+
+def plan_index(n: int, d: int, budget: int | None = None, kind: str | None = None) -> IndexPlan:
+    """The index for ``n`` vectors of ``d`` dimensions under a memory ``budget`` in bytes
+    (default: the ``index_memory_budget`` setting): ``kind`` when given, else the first of
+    flat (small collections), hnsw, ivfsq (8-, then 4-bit codes), ivfpq whose estimate fits.
+    When nothing fits, the smallest ``ivfpq``, marked as not fitting."""
+    budget = int(settings.get("index_memory_budget")) if budget is None else int(budget)
+    if kind is not None:
+        if kind not in KINDS:
+            raise BadInput(f"unknown index kind {kind!r}; choose one of {', '.join(KINDS)}")
+        params = kind_params(kind, n, d, budget)
+        est = estimate_bytes(kind, n, d, params)
+        return IndexPlan(kind, params, est, budget, est <= budget)
+    candidates = []
+    if n <= int(settings.get("exact_index_max")):
+        candidates.append("flat")
+    if n <= IVFPQ_ABOVE:
+        candidates.append("hnsw")
+    candidates += ["ivfsq", "ivfpq"]
+    plan = None
+    for k in candidates:
+        params = kind_params(k, n, d, budget)
+        est = estimate_bytes(k, n, d, params)
+        plan = IndexPlan(k, params, est, budget, est <= budget)
+        if plan.fits:
+            return plan
+    assert plan is not None
+    return plan
+
+
+def choose_kind(n: int, d: int = 512, budget: int | None = None) -> str:
+    return plan_index(n, d, budget).kind
+
+
+def _training_sample(vecs: np.ndarray, size: int) -> np.ndarray:
+    n = len(vecs)
+    rng = np.random.default_rng(0)
+    sample = np.sort(rng.choice(n, size=min(n, size), replace=False))
+    return np.ascontiguousarray(vecs[sample], dtype=np.float32)
+
+
+def _new_index(faiss: Any, kind: str, d: int, params: dict[str, Any], vecs: np.ndarray) -> Any:
+    if kind == "flat":
+        return faiss.IndexFlatIP(d)
+    if kind == "hnsw":
+        index = faiss.IndexHNSWFlat(d, params["M"], faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = params["efConstruction"]
+        return index
+    nlist = int(params["nlist"])
+    quantizer = faiss.IndexFlatIP(d)
+    if kind == "ivfsq":
+        qtype = getattr(faiss.ScalarQuantizer, "QT_" + str(params["qtype"])[2:] + "bit")
+        index = faiss.IndexIVFScalarQuantizer(quantizer, d, nlist, qtype, faiss.METRIC_INNER_PRODUCT)
+    else:
+        index = faiss.IndexIVFPQ(quantizer, d, nlist, int(params["m"]), int(params["nbits"]), faiss.METRIC_INNER_PRODUCT)
+    # 10 k-means iterations over about 32 points per list: the lists only route the search
+    # (candidates are re-ranked exactly), and this keeps a million-vector build to minutes.
+    index.cp.niter = 10
+    index.cp.max_points_per_centroid = 64
+    index.train(_training_sample(vecs, max(nlist * 32, 20_000)))
+    return index
+
+
 def build_index(
-    collection: Collection, model: str, kind: str | None = None, *, batch: int = 50_000
+    collection: Collection,
+    model: str,
+    kind: str | None = None,
+    *,
+    batch: int = 50_000,
+    memory_budget: int | str | None = None,
 ) -> dict[str, Any]:
+    """Build and save the index of ``model``'s vectors; ``kind`` None picks it from the size and
+    ``memory_budget`` (bytes or a size such as ``2GB``; default: the ``index_memory_budget``
+    setting)."""
     faiss = _faiss()
 
     store = EmbeddingStore(collection, model)
@@ -64,41 +211,39 @@ def build_index(
     n, d = vecs.shape
     if n == 0:
         raise IndexMissing(f"{collection.root} has no embedded images for model {model!r}; nothing to index")
-    kind = kind or choose_kind(n)
-    if kind not in KINDS:
-        raise BadInput(f"unknown index kind {kind!r}; choose one of {', '.join(KINDS)}")
+    budget = parse_size(memory_budget) if isinstance(memory_budget, str) else memory_budget
+    plan = plan_index(n, d, budget, kind)
+    kind, params = plan.kind, plan.params
     started = time.perf_counter()
-    params: dict[str, Any] = {}
-    if kind == "flat":
-        index = faiss.IndexFlatIP(d)
-    elif kind == "hnsw":
-        params = {"M": 32, "efConstruction": 80, "efSearch": 128}
-        index = faiss.IndexHNSWFlat(d, params["M"], faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = params["efConstruction"]
-    else:
-        nlist = int(max(16, min(65536, 4 * np.sqrt(n))))
-        m = _pq_m(d)
-        params = {"nlist": nlist, "m": m, "nbits": 8, "nprobe": min(nlist, 32)}
-        quantizer = faiss.IndexFlatIP(d)
-        index = faiss.IndexIVFPQ(quantizer, d, nlist, m, 8, faiss.METRIC_INNER_PRODUCT)
-        rng = np.random.default_rng(0)
-        sample = np.sort(rng.choice(n, size=min(n, max(nlist * 40, 20_000)), replace=False))
-        index.train(np.ascontiguousarray(vecs[sample], dtype=np.float32))
+    index = _new_index(faiss, kind, d, params, vecs)
+    trained = time.perf_counter()
     for start in range(0, n, batch):
         index.add(np.ascontiguousarray(vecs[start : start + batch], dtype=np.float32))
+    added = time.perf_counter()
     out = index_dir(collection, model)
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / "index.faiss.tmp"
     faiss.write_index(index, str(tmp))
     os.replace(tmp, out / "index.faiss")
+    del index
+    on_disk = (out / "index.faiss").stat().st_size
     info = {
         "model": model,
         "dim": d,
         "kind": kind,
         "count": n,
         "params": params,
+        "memory_budget_bytes": plan.budget,
+        "memory_budget": format_size(plan.budget),
+        "estimated_bytes": plan.estimated_bytes,
+        # What loading holds besides the memory-mapped float32 vectors: the index and the rows.
+        "measured_bytes": on_disk + n * ID_BYTES,
+        "index_file_bytes": on_disk,
+        "fits_budget": plan.fits,
         "built": now_iso(),
         "build_seconds": round(time.perf_counter() - started, 3),
+        "train_seconds": round(trained - started, 3),
+        "add_seconds": round(added - trained, 3),
     }
     write_json_atomic(out / "index.json", info)
     collection.update_manifest(indexes={model: info})
@@ -126,10 +271,37 @@ class VectorIndex:
             return pos
         return None
 
+    def _exact(self, q: np.ndarray, cand: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        return _topk(np.asarray(self.vectors[cand]) @ q, cand, k)
+
+    def _params(self, faiss: Any, fetch: int, share: float, sel: Any, widen: int) -> Any:
+        """Search parameters for one query: ``share`` of the vectors allowed by the filter,
+        ``widen`` how many times the search was already too narrow to find enough of them."""
+        if self.kind == "hnsw":
+            ef = max(int(self.params.get("efSearch", 128)), fetch)
+            if sel is not None:
+                # A selective filter prunes most of the graph walk: widen the beam to keep recall.
+                ef = int(min(4096, ef / min(1.0, share * 4)))
+            params = faiss.SearchParametersHNSW(efSearch=int(min(16384, ef * 4**widen)))
+        elif self.kind in ("ivfsq", "ivfpq"):
+            nlist = int(self.params.get("nlist", 1))
+            # A filter keeping a share s of the vectors needs about 1/s times the lists to meet
+            # as many allowed candidates (skipping the others costs only a bitmap test).
+            probe = 2 * float(self.params.get("nprobe", 32)) / max(share, 1e-9) * 4**widen
+            params = faiss.SearchParametersIVF(nprobe=int(min(nlist, math.ceil(probe))))
+        else:
+            params = faiss.SearchParameters()
+        if sel is not None:
+            params.sel = sel
+        return params
+
     def search(
         self, query: np.ndarray, k: int, allowed: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` (scores, positions) for one query vector; ``allowed`` masks vector positions."""
+        """Top-``k`` (scores, positions) for one query vector; ``allowed`` masks vector positions.
+
+        With a filter, ``min(k, allowed items)`` results always come back: a search that meets too
+        few allowed candidates is widened, and as a last resort answered exactly."""
         faiss = _faiss()
 
         q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
@@ -137,45 +309,40 @@ class VectorIndex:
         k = min(k, n)
         if k <= 0:
             return np.zeros(0, np.float32), np.zeros(0, np.int64)
-        if allowed is not None:
-            cand = np.flatnonzero(allowed)
-            if len(cand) == 0:
-                return np.zeros(0, np.float32), np.zeros(0, np.int64)
-            if len(cand) <= SUBSET_EXACT_MAX:
-                return _topk(np.asarray(self.vectors[cand]) @ q[0], cand, k)
-        # Approximate indexes fetch extra candidates, then re-rank them with the exact vectors.
-        fetch = k if self.kind == "flat" else max(k * 4, 40)
-        fetch = min(fetch, n)
-        params = None
+        share = 1.0
+        available = n
         sel = None
         if allowed is not None:
-            bits = np.packbits(allowed.astype(np.uint8), bitorder="little")
+            cand = np.flatnonzero(allowed)
+            available = len(cand)
+            if available == 0:
+                return np.zeros(0, np.float32), np.zeros(0, np.int64)
+            if available <= SUBSET_EXACT_MAX or available <= k:
+                return self._exact(q[0], cand, k)
+            share = available / n
+            bits = np.packbits(allowed.astype(np.uint8, copy=False), bitorder="little")
             sel = faiss.IDSelectorBitmap(n, faiss.swig_ptr(bits))
-        if self.kind == "hnsw":
-            ef = max(int(self.params.get("efSearch", 128)), fetch)
-            if allowed is not None:
-                # A selective filter prunes most of the graph walk: widen the beam to keep recall.
-                share = max(float(allowed.mean()), 1e-6)
-                ef = int(min(4096, ef / min(1.0, share * 4)))
-            params = faiss.SearchParametersHNSW(efSearch=ef)
-            if sel is not None:
-                params.sel = sel
-        elif self.kind == "ivfpq":
-            params = faiss.SearchParametersIVF(nprobe=int(self.params.get("nprobe", 32)))
-            if sel is not None:
-                params.sel = sel
-        elif sel is not None:
-            params = faiss.SearchParameters(sel=sel)
+        # Approximate indexes fetch extra candidates, then re-rank them with the exact vectors.
+        rerank = int(self.params.get("rerank", 40))
+        fetch = min(n, k if self.kind == "flat" else max(k * 4, rerank))
+        widen = 0
         while True:
-            scores, ids = self.index.search(q, fetch, params=params) if params is not None else self.index.search(q, fetch)
+            params = self._params(faiss, fetch, share, sel, widen)
+            scores, ids = self.index.search(q, fetch, params=params)
             got_scores, ids = scores[0], ids[0]
             got_scores, ids = got_scores[ids >= 0], ids[ids >= 0].astype(np.int64)
+            if len(ids) < min(k, available):
+                # Too few allowed candidates met: search wider, finally exactly.
+                if self.kind == "flat" or widen >= 3:
+                    return self._exact(q[0], np.flatnonzero(allowed) if allowed is not None else np.arange(n), k)
+                widen += 1
+                continue
             if self.kind != "flat":
                 ids = np.sort(ids)
                 got_scores = np.asarray(self.vectors[ids]) @ q[0]
             # Equal scores (duplicate images) must not make paging unstable: if the k-th score is
             # tied with the last fetched one, fetch deeper so the tie is broken by position.
-            if len(ids) < fetch or fetch >= n or len(ids) < k:
+            if len(ids) < fetch or fetch >= available or len(ids) < k:
                 break
             kth = np.partition(-got_scores, k - 1)[k - 1]
             if -got_scores.min() > kth:

@@ -139,6 +139,28 @@ def _field_weights(text: str) -> dict[str, float]:
     return out
 
 
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9, "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def parse_size(text: str | int) -> int:
+    """Bytes in a size such as ``4GB``, ``512MB``, ``2GiB`` or ``1000000`` (GB = 10^9, GiB = 2^30)."""
+    import re
+
+    m = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-zA-Z]*)\s*", str(text))
+    unit = m.group(2).lower() if m else ""
+    if not m or unit not in _SIZE_UNITS or float(m.group(1)) * _SIZE_UNITS[unit] < 1:
+        raise BadInput(f"{str(text)[:40]!r} is not a memory size such as 4GB, 512MB or 2GiB")
+    return int(float(m.group(1)) * _SIZE_UNITS[unit])
+
+
+def format_size(n: int) -> str:
+    """``n`` bytes as a short decimal size (``4GB``, ``1.5GB``, ``512MB``)."""
+    for unit, scale in (("TB", 10**12), ("GB", 10**9), ("MB", 10**6), ("KB", 1000)):
+        if n >= scale:
+            return f"{n / scale:.4g}{unit}"
+    return f"{n}B"
+
+
 SETTINGS: dict[str, Setting] = {
     s.name: s
     for s in [
@@ -148,6 +170,7 @@ SETTINGS: dict[str, Setting] = {
         Setting("max_image_bytes", 50_000_000, "Image files larger than this many bytes are refused.", min=1),
         Setting("stored_image_side", 1024, "Longest side of the bounded-size image copy stored in a collection.", min=1),
         Setting("exact_index_max", 50_000, "Collections up to this size get an exact (flat) index; larger ones HNSW.", min=0),
+        Setting("index_memory_budget", "4GB", "Memory the vector index may hold (vectors for re-ranking stay memory-mapped): above it `illustra index` picks quantised kinds.", parse_with=parse_size, accepts="a size such as 4GB, 512MB or 2GiB"),
         Setting("batch_size", 32, "Images per model call when embedding.", min=1),
         Setting("workers", max(1, (os.cpu_count() or 2)), "Decode/resize worker threads when embedding.", shown_default="the number of CPU cores", min=1),
         Setting("download_concurrency", 8, "Concurrent downloads.", min=1),

@@ -12,10 +12,18 @@ from .common import collection_option, model_option, notice
 @model_option
 @click.option(
     "--kind",
-    type=click.Choice(["auto", "flat", "hnsw", "ivfpq"]),
+    type=click.Choice(["auto", "flat", "hnsw", "ivfsq", "ivfpq"]),
     default="auto",
     show_default=True,
-    help="Index type: exact 'flat' for small collections, approximate 'hnsw' or 'ivfpq' for large ones.",
+    help="Index type: exact 'flat' for small collections, approximate 'hnsw', 'ivfsq' or 'ivfpq' for "
+    "large ones (auto: by size and memory budget).",
+)
+@click.option(
+    "--memory-budget",
+    default=None,
+    metavar="SIZE",
+    help="Memory the vector index may hold, e.g. 2GB or 512MB (default: the index_memory_budget "
+    "setting); tighter budgets get quantised vectors, re-ranked exactly from disk.",
 )
 @click.option(
     "--text-semantic/--no-text-semantic",
@@ -23,9 +31,17 @@ from .common import collection_option, model_option, notice
     help="Also embed the catalogue text with a sentence model for the text index "
     "(default: for collections up to the text_semantic_auto_max setting).",
 )
-def index_cmd(collection_dir: str, model: str | None, kind: str, text_semantic: bool | None) -> None:
+def index_cmd(
+    collection_dir: str, model: str | None, kind: str, memory_budget: str | None, text_semantic: bool | None
+) -> None:
     """Build the search index for an embedded collection."""
     from pathlib import Path
+
+    from .. import settings
+
+    if memory_budget is not None:
+        budget = settings.parse_size(memory_budget)  # a bad size: BadInput, one line, status 2
+        settings.use(settings.current().replace(index_memory_budget=budget))
 
     from ..pipeline import Pipeline, Stage, TextIndexStage, VectorIndexStage
 

@@ -1,0 +1,145 @@
+"""The vector index follows a memory budget: quantised kinds, exact re-ranking, exact-k filters."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from illustra import index as index_mod
+from illustra.cli import main
+from illustra.collection import Collection
+from illustra.embedding_store import EmbeddingStore
+from illustra.errors import BadInput
+from illustra.index import build_index, estimate_bytes, index_dir, load_index, plan_index
+from illustra.settings import BadSetting, Settings, parse_size
+
+MODEL = "vec"
+
+
+def clustered(n: int, d: int, centres: int = 40, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    c = rng.standard_normal((centres, d)).astype(np.float32)
+    x = c[rng.integers(0, centres, n)] + 0.6 * rng.standard_normal((n, d)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def vector_collection(root, vecs: np.ndarray) -> Collection:
+    n, d = vecs.shape
+    rows = ({"id": f"v/{i:05d}", "title": f"item {i}", "year": 1800 + i % 100} for i in range(n))
+    coll = Collection.create(root, rows, source={"kind": "test"})
+    store = EmbeddingStore(coll, MODEL)
+    store.write_chunk(0, n, np.arange(n), vecs)
+    store.consolidate(d)
+    return Collection(root)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    vecs = clustered(6000, 64)
+    coll = vector_collection(tmp_path_factory.mktemp("budget") / "c", vecs)
+    queries = clustered(6040, 64)[6000:]  # same centres, new points
+    return coll, vecs, queries
+
+
+def exact_top(vecs: np.ndarray, q: np.ndarray, k: int, allowed: np.ndarray | None = None) -> set[int]:
+    s = vecs @ q
+    if allowed is not None:
+        s = np.where(allowed, s, -np.inf)
+    return set(np.argsort(-s, kind="stable")[:k].tolist())
+
+
+def test_kind_follows_the_memory_budget():
+    n, d = 1_080_000, 1152
+    assert plan_index(n, d, parse_size("8GB")).kind == "hnsw"
+    roomy = plan_index(n, d, parse_size("4GB"))
+    assert (roomy.kind, roomy.params["qtype"], roomy.fits) == ("ivfsq", "SQ8", True)
+    assert roomy.estimated_bytes < 4e9 < estimate_bytes("hnsw", n, d, {"M": 32})
+    half = plan_index(n, d, parse_size("1GB"))
+    assert (half.kind, half.params["qtype"]) == ("ivfsq", "SQ4")
+    tight = plan_index(n, d, parse_size("256MB"))
+    assert tight.kind == "ivfpq" and tight.fits and tight.estimated_bytes <= 256e6
+    tiny = plan_index(n, d, 1000)
+    assert tiny.kind == "ivfpq" and not tiny.fits
+    # Small collections stay exact while flat fits; a kind asked for is kept whatever the budget.
+    assert plan_index(3000, 64, parse_size("1GB")).kind == "flat"
+    assert plan_index(3000, 64, 1000, kind="hnsw").kind == "hnsw"
+
+
+def test_tiny_budget_builds_a_quantised_index_and_records_it(data):
+    coll, vecs, _ = data
+    info = build_index(coll, MODEL, memory_budget="1KB")
+    assert info["kind"] == "ivfpq" and info["fits_budget"] is False
+    meta = json.loads((index_dir(coll, MODEL) / "index.json").read_text())
+    assert meta["kind"] == "ivfpq" and meta["memory_budget_bytes"] == 1000 and meta["memory_budget"] == "1KB"
+    assert meta["params"]["m"] >= 1 and meta["params"]["nprobe"] >= 1
+    assert meta["estimated_bytes"] > 0 and meta["measured_bytes"] >= meta["index_file_bytes"] > 0
+    # The index holds codes, not the float32 vectors.
+    assert meta["index_file_bytes"] < vecs.nbytes / 2
+    mid = build_index(coll, MODEL, memory_budget=700_000)
+    assert (mid["kind"], mid["params"]["qtype"], mid["fits_budget"]) == ("ivfsq", "SQ8", True)
+    assert mid["estimated_bytes"] <= 700_000
+
+
+@pytest.mark.parametrize("kind", ["ivfsq", "ivfpq", "hnsw"])
+def test_reranked_scores_are_exact_cosines_and_recall_is_high(data, kind):
+    coll, vecs, queries = data
+    build_index(coll, MODEL, kind)
+    idx = load_index(Collection(coll.root), MODEL)
+    assert idx.kind == kind
+    hits = 0
+    for q in queries:
+        scores, pos = idx.search(q, 10)
+        assert len(pos) == 10
+        np.testing.assert_allclose(scores, vecs[pos] @ q, rtol=0, atol=1e-5)
+        assert np.all(np.diff(scores) <= 0)
+        hits += len(set(pos.tolist()) & exact_top(vecs, q, 10))
+    assert hits / (10 * len(queries)) >= 0.95
+
+
+@pytest.mark.parametrize("kind", ["ivfsq", "ivfpq"])
+def test_filtered_search_returns_k_results(data, kind, monkeypatch):
+    coll, vecs, queries = data
+    build_index(coll, MODEL, kind)
+    idx = load_index(Collection(coll.root), MODEL)
+    rng = np.random.default_rng(3)
+    # Through the index itself (not the small-subset exact path), from broad to very selective.
+    monkeypatch.setattr(index_mod, "SUBSET_EXACT_MAX", 0)
+    for share in (0.5, 0.05, 0.004):
+        allowed = rng.random(len(vecs)) < share
+        allowed[rng.integers(0, len(vecs), 12)] = True
+        hits = 0
+        for q in queries[:15]:
+            scores, pos = idx.search(q, 10, allowed)
+            assert len(pos) == 10 and allowed[pos].all()
+            np.testing.assert_allclose(scores, vecs[pos] @ q, rtol=0, atol=1e-5)
+            hits += len(set(pos.tolist()) & exact_top(vecs, q, 10, allowed))
+        assert hits / 150 >= 0.9, share
+    few = np.zeros(len(vecs), bool)
+    few[[5, 900, 4321]] = True
+    assert sorted(idx.search(queries[0], 10, few)[1].tolist()) == [5, 900, 4321]
+
+
+def test_bad_memory_budget_is_a_one_line_error(data, tmp_path):
+    coll, _, _ = data
+    r = CliRunner().invoke(main, ["index", "--collection", str(coll.root), "--memory-budget", "lots"])
+    assert r.exit_code == 2
+    assert r.stderr.strip().count("\n") == 0 and "memory size such as 4GB" in r.stderr
+    with pytest.raises(BadInput):
+        parse_size("4 parsecs")
+    with pytest.raises(BadSetting, match="ILLUSTRA_INDEX_MEMORY_BUDGET"):
+        Settings.load(environ={"ILLUSTRA_INDEX_MEMORY_BUDGET": "-2GB"})
+    assert Settings.load(environ={"ILLUSTRA_INDEX_MEMORY_BUDGET": "2GiB"}).index_memory_budget == 2 * 2**30
+
+
+def test_cli_memory_budget_picks_the_kind(data):
+    coll, _, _ = data
+    r = CliRunner().invoke(main, ["index", "--collection", str(coll.root), "--memory-budget", "300KB"])
+    assert r.exit_code == 0, r.output
+    meta = json.loads((index_dir(coll, MODEL) / "index.json").read_text())
+    assert meta["kind"] in ("ivfsq", "ivfpq") and meta["memory_budget_bytes"] == 300_000
+    r = CliRunner().invoke(main, ["index", "--collection", str(coll.root), "--kind", "flat"])
+    assert r.exit_code == 0, r.output
+    assert json.loads((index_dir(coll, MODEL) / "index.json").read_text())["kind"] == "flat"
