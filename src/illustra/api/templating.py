@@ -15,6 +15,7 @@ import jinja2
 from markupsafe import Markup, escape
 from starlette.templating import Jinja2Templates
 
+from ..search.limits import Mode
 from ..web import TEMPLATES_DIR
 from .urls import item_links, page_url, quote_id, safe_href
 
@@ -162,5 +163,6 @@ def make_templates() -> Jinja2Templates:
         terms_for=terms_for,
         highlight_field=highlight_field,
         match_reason=match_reason,
+        mode_label=lambda name: Mode(name).label,
     )
     return Jinja2Templates(env=env)
