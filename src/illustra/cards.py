@@ -115,6 +115,33 @@ def _size_category(n: int) -> str:
     return "1M<n<10M" if n < 10_000_000 else "n>10M"
 
 
+def _date_and_name_gaps(sources: list[dict[str, Any]]) -> list[str]:
+    """What ingests recorded about dates that give no year and file names that did not parse
+    (``ingest hub --preset bl-hub``), summed over the ingests that recorded it."""
+    unknown = out_of_range = unparsed = 0
+    ranges: set[str] = set()
+    for src in sources:
+        unknown += int(src.get("year_unknown") or 0)
+        out_of_range += int(src.get("year_out_of_range") or 0)
+        unparsed += int(src.get("fname_unparsed") or 0)
+        if src.get("year_out_of_range") and src.get("year_range"):
+            ranges.add(str(src["year_range"]))
+    gaps = []
+    if unknown:
+        gaps.append(f"{unknown} items have an unknown date ('Unknown' in the catalogue), so no year.")
+    if out_of_range:
+        span = " or ".join(sorted(ranges)) or "the accepted range"
+        gaps.append(
+            f"{out_of_range} items have a date outside {span} (catalogue errors); they keep the date "
+            "as written but have no year."
+        )
+    if unparsed:
+        gaps.append(
+            f"{unparsed} items have a file name that did not parse, so no book, volume, page or index."
+        )
+    return gaps
+
+
 def collection_card(coll: Collection) -> dict[str, Any]:
     counts = dict(coll.manifest.get("counts", {}))
     items = int(counts.get("items", len(coll)))
@@ -140,6 +167,7 @@ def collection_card(coll: Collection) -> dict[str, Any]:
     for kind, total in unreadable.items():
         if total:
             gaps.append(f"{total} images from source '{kind}' could not be read and were left out.")
+    gaps.extend(_date_and_name_gaps(coll.manifest.get("sources", [])))
     for model in embedded_models(coll):
         entry = coll.manifest["embeddings"][model]
         if int(entry.get("count", with_image)) < with_image:

@@ -79,7 +79,19 @@ def ingest_folder(
 
 @ingest.command("hub")
 @click.argument("name")
-@click.option("--config", "config_name", default=None, help="Dataset configuration (subset) name.")
+@click.option(
+    "--preset",
+    type=click.Choice(["bl-hub"]),
+    default=None,
+    help="A known dataset: bl-hub is biglam/british-library-book-images (fname parsed into book fields).",
+)
+@click.option(
+    "--config",
+    "config_name",
+    default=None,
+    help="Dataset configuration (subset) name; with --preset bl-hub a comma-separated list "
+    "(default: every image config).",
+)
 @click.option("--split", default="train", show_default=True, help="Split to read.")
 @collection_option
 @click.option(
@@ -91,34 +103,85 @@ def ingest_folder(
 @click.option(
     "--id-column", default=None, help="Column holding a stable id (default: detected, else split-index)."
 )
+@click.option(
+    "--images",
+    "images_mode",
+    type=click.Choice(["thumbnails", "copy", "remote"]),
+    default=None,
+    help="Store a thumbnail (thumbnail_store_side), a bounded copy (stored_image_side), or, with "
+    "--preset bl-hub and --join-manifest, no image but its Flickr URL (default: thumbnails above "
+    "100,000 rows for bl-hub, else copy).",
+)
+@click.option(
+    "--join-manifest",
+    type=click.Path(exists=True, dir_okay=False, path_type=str),
+    default=None,
+    help="bl-hub: a BL Flickr manifest (.tsv, optionally .gz) adding title, creator, place, publisher "
+    "and Flickr URLs.",
+)
+@click.option(
+    "--size",
+    type=click.Choice(SIZES),
+    default="medium",
+    show_default=True,
+    help="bl-hub with --join-manifest: which Flickr image size's URL to record.",
+)
 @click.option("--cache-dir", default=None, help="Where 🤗 datasets keeps its downloads and cache.")
 @limit_option
 @progress_option
 def ingest_hub(
     name: str,
+    preset: str | None,
     config_name: str | None,
     split: str,
     collection_dir: str,
     streaming: bool,
     image_column: str | None,
     id_column: str | None,
+    images_mode: str | None,
+    join_manifest: str | None,
+    size: str,
     cache_dir: str | None,
     limit: int | None,
     progress: bool,
 ) -> None:
     """Add rows of a 🤗 dataset NAME (a Hub id or a local folder of parquet/imagefolder files)."""
-    from ..sources import HubSource
+    from .. import settings
+    from ..errors import BadInput
+    from ..sources import BLHubSource, HubSource
 
-    source = HubSource(
-        name,
-        config=config_name,
-        split=split,
-        streaming=streaming,
-        image_column=image_column,
-        id_column=id_column,
-        limit=limit,
-        cache_dir=cache_dir,
-    )
+    source: Any
+    if preset == "bl-hub":
+        if image_column or id_column:
+            raise BadInput("--image-column and --id-column do not apply to --preset bl-hub")
+        source = BLHubSource(
+            name,
+            configs=config_name,
+            split=split,
+            streaming=streaming,
+            images_mode=images_mode,
+            join_manifest=join_manifest,
+            size=size,
+            limit=limit,
+            cache_dir=cache_dir,
+        )
+    else:
+        if join_manifest:
+            raise BadInput("--join-manifest works only with --preset bl-hub")
+        if images_mode == "remote":
+            raise BadInput("--images remote works only with --preset bl-hub and --join-manifest")
+        side = settings.get("thumbnail_store_side") if images_mode == "thumbnails" else None
+        source = HubSource(
+            name,
+            config=config_name,
+            split=split,
+            streaming=streaming,
+            image_column=image_column,
+            id_column=id_column,
+            limit=limit,
+            cache_dir=cache_dir,
+            store_side=side,
+        )
     _run(collection_dir, source, progress)
 
 

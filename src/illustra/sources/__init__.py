@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from .base import IngestContext, IngestSummary, Source, ingest, parse_year
 from .bl_flickr import BLFlickrSource
+from .bl_hub import BLHubSource
 from .downloader import DownloadConfig, Downloader
 from .folder import FolderSource
 from .hub import HubSource
@@ -21,6 +22,7 @@ PRESETS = {"bl-flickr": BLFlickrSource}
 __all__ = [
     "PRESETS",
     "BLFlickrSource",
+    "BLHubSource",
     "DownloadConfig",
     "Downloader",
     "FolderSource",

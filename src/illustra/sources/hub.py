@@ -25,6 +25,89 @@ def _short(exc: BaseException) -> str:
     return msg[:300]
 
 
+def is_local(name: str) -> bool:
+    return os.path.exists(os.path.expanduser(name))
+
+
+def _path_of(name: str) -> str:
+    return os.path.abspath(os.path.expanduser(name)) if is_local(name) else name
+
+
+def _load_error(name: str, exc: BaseException) -> SourceError:
+    """One line for whatever ``datasets`` raised while resolving or loading ``name``."""
+    if is_local(name):
+        return SourceError(f"cannot load dataset from {name}: {_short(exc)}")
+    if isinstance(exc, ConnectionError) or "offline" in str(exc).lower():
+        return SourceError(
+            f"cannot reach the Hugging Face Hub to load {name!r} and it is not a local path ({_short(exc)})"
+        )
+    return SourceError(f"cannot load dataset {name!r}: {_short(exc)}")
+
+
+def load(
+    name: str,
+    config: str | None,
+    *,
+    split: str,
+    streaming: bool,
+    cache_dir: str | None = None,
+    data_dir: str | None = None,
+) -> Any:
+    """``datasets.load_dataset`` for a Hub id or a local folder, its failures as one-line ``SourceError``s."""
+    import datasets
+
+    try:
+        return datasets.load_dataset(
+            _path_of(name), config, split=split, streaming=streaming, cache_dir=cache_dir, data_dir=data_dir
+        )
+    except Exception as exc:  # noqa: BLE001 - datasets raises many types; users get one line
+        raise _load_error(name, exc) from None
+
+
+def config_names(name: str) -> list[str]:
+    """The configurations (subsets) ``load_dataset`` finds for a Hub id or a local folder."""
+    import datasets
+
+    try:
+        return list(datasets.get_dataset_config_names(_path_of(name)))
+    except Exception as exc:  # noqa: BLE001 - as in ``load``
+        raise _load_error(name, exc) from None
+
+
+def split_names(name: str, config: str | None, data_dir: str | None = None) -> list[str]:
+    import datasets
+
+    try:
+        return list(datasets.get_dataset_split_names(_path_of(name), config, data_dir=data_dir))
+    except Exception as exc:  # noqa: BLE001 - as in ``load``
+        raise _load_error(name, exc) from None
+
+
+def image_of(value: Any) -> tuple[bytes | None, str | None]:
+    """Raw bytes and original path of an undecoded image cell (dict, path string or bytes)."""
+    if value is None:
+        return None, None
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value), None
+    path: str | None
+    data: Any
+    if isinstance(value, str):
+        path = value
+        data = None
+    elif isinstance(value, dict):
+        data = value.get("bytes")
+        path = value.get("path")
+    else:
+        raise BadImage(f"unsupported image value of type {type(value).__name__}")
+    if data:
+        return bytes(data), path
+    if path and os.path.isfile(path):
+        return images.read_bytes(path), path
+    if path:
+        raise BadImage(f"image file {path} is not available locally")
+    return None, path
+
+
 class HubSource:
     kind = "hub"
 
@@ -39,27 +122,19 @@ class HubSource:
         id_column: str | None = None,
         limit: int | None = None,
         cache_dir: str | None = None,
+        store_side: int | None = None,
     ) -> None:
+        import datasets
+
         self.name = name
         self.config = config
+        # Longest side of the stored copy (default: the stored_image_side setting).
+        self.store_side = store_side
         self.split = split
         self.streaming = streaming
         self.limit = limit
-        self.local = os.path.exists(os.path.expanduser(name))
-        path = os.path.abspath(os.path.expanduser(name)) if self.local else name
-        import datasets
-
-        try:
-            ds = datasets.load_dataset(path, config, split=split, streaming=streaming, cache_dir=cache_dir)
-        except Exception as exc:  # noqa: BLE001 - datasets raises many types; users get one line
-            if self.local:
-                raise SourceError(f"cannot load dataset from {name}: {_short(exc)}") from None
-            if isinstance(exc, ConnectionError) or "offline" in str(exc).lower():
-                raise SourceError(
-                    f"cannot reach the Hugging Face Hub to load {name!r} and it is not a local path "
-                    f"({_short(exc)})"
-                ) from None
-            raise SourceError(f"cannot load dataset {name!r}: {_short(exc)}") from None
+        self.local = is_local(name)
+        ds = load(name, config, split=split, streaming=streaming, cache_dir=cache_dir)
         features = ds.features
         if features is None:
             # Some streaming formats only know their columns once a row is read.
@@ -122,31 +197,10 @@ class HubSource:
         }
 
     def _image_of(self, value: Any) -> tuple[bytes | None, str | None]:
-        """Raw bytes and original path of an undecoded image cell (dict, path string or bytes)."""
-        if value is None:
-            return None, None
-        if isinstance(value, (bytes, bytearray)):
-            return bytes(value), None
-        path: str | None
-        data: Any
-        if isinstance(value, str):
-            path = value
-            data = None
-        elif isinstance(value, dict):
-            data = value.get("bytes")
-            path = value.get("path")
-        else:
-            raise BadImage(f"unsupported image value of type {type(value).__name__}")
-        if data:
-            return bytes(data), path
-        if path and os.path.isfile(path):
-            return images.read_bytes(path), path
-        if path:
-            raise BadImage(f"image file {path} is not available locally")
-        return None, path
+        return image_of(value)
 
     def rows(self, ctx: IngestContext) -> Iterator[dict[str, Any]]:
-        side = int(settings.get("stored_image_side"))
+        side = int(self.store_side or settings.get("stored_image_side"))
         total = self.total if self.limit is None else min(self.limit, self.total or self.limit)
         bar = progress_bar(ctx.progress, total, "ingest", "row")
         it = iter(self.dataset)
@@ -182,7 +236,7 @@ class HubSource:
                     except BadImage as exc:
                         ctx.report.add(item_id, where if isinstance(where, str) else "", exc.message)
                         continue
-                    row["image"] = {"bytes": images.encode_stored(im), "path": None}
+                    row["image"] = {"bytes": images.encode_stored(im, side), "path": None}
                     row["image_path"] = path or f"{self.name}:{self.split}:{index}"
                 yield row
         finally:
