@@ -287,9 +287,24 @@ class Collection:
             return Path(rec["path"]).read_bytes()
         return None
 
-    def has_image(self, row: int) -> bool:
+    def has_stored_image(self, row: int) -> bool:
+        """Whether the collection itself holds the picture (bytes, or a local path)."""
         rec = self.dataset.data.column("image")[row].as_py()
         return bool(rec and (rec.get("bytes") or rec.get("path")))
+
+    def image_url(self, row: int) -> str | None:
+        """The http(s) address of the item's picture when none is stored (``--images remote``, or a
+        manifest ingested without ``--download``): the server fetches it from there when shown."""
+        if self.has_stored_image(row) or "image_path" not in self.dataset.data.column_names:
+            return None
+        ref = self.dataset.data.column("image_path")[row].as_py()
+        if isinstance(ref, str) and ref.strip()[:8].lower().startswith(("http://", "https://")):
+            return ref.strip()
+        return None
+
+    def has_image(self, row: int) -> bool:
+        """Whether the item has a picture to show: stored, or fetched from its image URL."""
+        return self.has_stored_image(row) or self.image_url(row) is not None
 
     # -- manifest updates -----------------------------------------------------------------
     def update_manifest(self, **changes: Any) -> None:

@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..collection import Collection
 from ..search import SearchService
 from ..web import STATIC_DIR
-from . import error_handlers, item_routes, openapi, pages, report_routes, search_routes
+from . import error_handlers, item_routes, openapi, pages, remote_images, report_routes, search_routes
 from .facets import Facets
 from .redact import Redactor
 from .state import DEFAULT_EXAMPLES, AppState
@@ -146,6 +146,8 @@ def create_app(
     )
     app.state.illustra = state
     app.state.templates = make_templates()
+    # Cards and the item page say in words why a remote picture could not be fetched.
+    app.state.templates.env.globals["image_problem"] = remote_images.image_problem
     error_handlers.install(app)
     app.add_middleware(SecurityHeaders)
     # A fence for every route, including ones added by other modules: no request body may be

@@ -3,7 +3,9 @@
 Ids hold slashes, so every route takes ``{item_id:path}`` and suffix routes are declared before
 the bare one. When a suffix route's prefix is not an item but the whole path is (an id that
 itself ends in ``/image``, say), the item's metadata is answered, so every id stays reachable.
-Images are read from the collection's Arrow data by row, never from a path in the URL.
+Images are read from the collection's Arrow data by row, never from a path in the URL; an item that
+keeps only an image URL has its picture fetched from there (``remote_images``), and one that cannot
+be had is answered with a placeholder picture and the reason, never an error.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from ..errors import BadImage, IllustraError, ItemNotFound
 from ..search.limits import MAX_K, MAX_OFFSET, short_id
 from ..search.query import parse_search_params
 from .openapi import FILTERS_IN_QUERY, IMAGE_TYPES, YEAR_MAX, YEAR_MIN, error_responses
+from .remote_images import RemoteUnavailable, placeholder_response, remote_for
 from .responses import book_json, item_json, search_json
 from .state import AppState, get_state, root_path
 from .thumbs import as_servable, content_hash, etag_matches
@@ -69,6 +72,9 @@ def _image_source(state: AppState, item_id: str) -> bytes:
     return data
 
 
+PLACEHOLDER_SIDE = 512
+
+
 def _image_response(request: Request, body: bytes | None, etag: str, media_type: str) -> Response:
     headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
     if body is None:
@@ -104,14 +110,26 @@ def api_similar(
     "/api/items/{item_id:path}/image",
     summary="The item's image",
     response_model=None,
-    responses=_image_answers(IMAGE_TYPES, "The image, as stored (unusual formats re-encoded as JPEG)."),
+    responses=_image_answers(
+        IMAGE_TYPES,
+        "The image, as stored or fetched from its source (unusual formats re-encoded as JPEG); for a"
+        " remote picture that cannot be fetched, a placeholder PNG with the reason in the"
+        " X-Illustra-Image-Error and X-Illustra-Image-Reason headers.",
+    ),
 )
 def api_image(request: Request, item_id: str) -> Response | dict[str, Any]:
     state = get_state(request)
     target, ok = _resolve(state, item_id, "image")
     if not ok:
         return item_json(state, target, root_path(request))
-    data = _image_source(state, target)
+    url = state.collection.image_url(state.collection.row_of(target))
+    if url is not None:
+        try:
+            data = remote_for(state).get(url)
+        except RemoteUnavailable as exc:
+            return placeholder_response(exc, PLACEHOLDER_SIDE)
+    else:
+        data = _image_source(state, target)
     etag = f'"{content_hash(data)}"'
     if etag_matches(request.headers.get("if-none-match"), etag):
         return _image_response(request, None, etag, "")
@@ -126,13 +144,20 @@ def api_image(request: Request, item_id: str) -> Response | dict[str, Any]:
     "/api/items/{item_id:path}/thumbnail",
     summary="A small JPEG of the item's image",
     response_model=None,
-    responses=_image_answers(("image/jpeg",), "The thumbnail (JPEG)."),
+    responses=_image_answers(
+        ("image/jpeg", "image/png"),
+        "The thumbnail (JPEG); for a remote picture that cannot be fetched, a placeholder PNG with the"
+        " reason in the X-Illustra-Image-Error and X-Illustra-Image-Reason headers.",
+    ),
 )
 def api_thumbnail(request: Request, item_id: str) -> Response | dict[str, Any]:
     state = get_state(request)
     target, ok = _resolve(state, item_id, "thumbnail")
     if not ok:
         return item_json(state, target, root_path(request))
+    url = state.collection.image_url(state.collection.row_of(target))
+    if url is not None:
+        return _remote_thumbnail(request, state, url)
     data = _image_source(state, target)
     source_hash = content_hash(data)
     etag = f'"t{state.thumbs.side}-{source_hash}"'
@@ -142,6 +167,24 @@ def api_thumbnail(request: Request, item_id: str) -> Response | dict[str, Any]:
         thumb = state.thumbs.get(data, source_hash)
     except BadImage as exc:
         raise NoImage(f"the stored image of {short_id(target)!r} cannot be read: {exc.message}") from None
+    return _image_response(request, thumb, etag, "image/jpeg")
+
+
+def _remote_thumbnail(request: Request, state: AppState, url: str) -> Response:
+    """A remote item's thumbnail, keyed by its URL: once made, it is served (or answered 304)
+    without fetching the picture again, even after the picture has left the remote cache."""
+    remote = remote_for(state)
+    key = "r" + content_hash(url.encode("utf-8"))
+    etag = f'"t{state.thumbs.side}-{key}"'
+    if etag_matches(request.headers.get("if-none-match"), etag):
+        return _image_response(request, None, etag, "")
+    try:
+        thumb = state.thumbs.get_lazy(key, lambda: remote.get(url))
+    except RemoteUnavailable as exc:
+        return placeholder_response(exc, state.thumbs.side)
+    except BadImage as exc:
+        problem = RemoteUnavailable("not_an_image", f"the source did not send a readable picture ({exc.message})")
+        return placeholder_response(problem, state.thumbs.side)
     return _image_response(request, thumb, etag, "image/jpeg")
 
 
@@ -172,7 +215,12 @@ def api_item(request: Request, item_id: str) -> dict[str, Any]:
         except ItemNotFound:
             # ``…/report`` is the report route, which takes POST only (unless the id itself ends so).
             raise HTTPException(405, headers={"Allow": "POST"}) from None
-    return item_json(state, item_id, root_path(request))
+    out = item_json(state, item_id, root_path(request))
+    url = state.collection.image_url(state.collection.row_of(item_id))
+    if url is not None:
+        # Whether the picture has been fetched, or why it cannot be (nothing is fetched here).
+        out["image_status"] = remote_for(state).status(url)
+    return out
 
 
 POST_ONLY_SUFFIXES = ("/report",)

@@ -1,7 +1,7 @@
 """Item images and thumbnails, with content-derived ETags.
 
-Bytes always come from the collection's Arrow data (``Collection.image_bytes``), never from a path
-a client names. Thumbnails are made with the safe decoder, kept in a byte-bounded in-memory LRU and,
+Bytes always come from the collection's Arrow data (``Collection.image_bytes``) or, for an item
+that keeps only an image URL, from ``remote_images``; never from a path or address a client names. Thumbnails are made with the safe decoder, kept in a byte-bounded in-memory LRU and,
 when the collection directory is writable, on disk under ``<collection>/cache/thumbs/`` keyed by the
 source image's hash, so a replaced image can never be served a stale thumbnail.
 """
@@ -15,6 +15,7 @@ import os
 import tempfile
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 
 from .. import images
@@ -87,7 +88,12 @@ class ThumbnailCache:
         return f"{source_hash}-{self.side}"
 
     def get(self, source: bytes, source_hash: str | None = None) -> bytes:
-        key = self.key(source_hash or content_hash(source))
+        return self.get_lazy(source_hash or content_hash(source), lambda: source)
+
+    def get_lazy(self, source_hash: str, load: Callable[[], bytes]) -> bytes:
+        """The thumbnail under ``source_hash``; ``load`` gives the source image only when it must be
+        made (a remote item's thumbnail is found without fetching its picture again)."""
+        key = self.key(source_hash)
         with self._lock:
             hit = self._mem.get(key)
             if hit is not None:
@@ -95,7 +101,7 @@ class ThumbnailCache:
                 return hit
         data = self._read_disk(key)
         if data is None:
-            data = self.make(source)
+            data = self.make(load())
             self._write_disk(key, data)
         self._remember(key, data)
         return data

@@ -227,7 +227,7 @@ def labels_from_field(
     ids = collection.ids.tolist()
     by_label: dict[str, list[str]] = {lab: [] for lab in allowed}
     for row, (item, value) in enumerate(zip(ids, values, strict=True)):
-        if value in by_label and collection.has_image(row):
+        if value in by_label and collection.has_stored_image(row):
             by_label[value].append(str(item))
     out: dict[str, str] = {}
     for lab, items in by_label.items():
@@ -316,7 +316,7 @@ def evaluate_taxonomy(
         except ItemNotFound:
             missing.append(item)
             continue
-        if not collection.has_image(row):
+        if not collection.has_stored_image(row):
             no_image.append(item)
             continue
         rows.append(row)
