@@ -169,6 +169,7 @@ SETTINGS: dict[str, Setting] = {
         Setting("max_image_pixels", 64_000_000, "Images with more pixels than this are refused as decompression bombs.", min=1),
         Setting("max_image_bytes", 50_000_000, "Image files larger than this many bytes are refused.", min=1),
         Setting("stored_image_side", 1024, "Longest side of the bounded-size image copy stored in a collection.", min=1),
+        Setting("thumbnail_store_side", 400, "Longest side of the thumbnail stored in a collection by `illustra ingest hub --images thumbnails` (the default above 100,000 rows).", min=1),
         Setting("exact_index_max", 50_000, "Collections up to this size get an exact (flat) index; larger ones HNSW.", min=0),
         Setting("index_memory_budget", "4GB", "Memory the vector index may hold (vectors for re-ranking stay memory-mapped): above it `illustra index` picks quantised kinds.", parse_with=parse_size, accepts="a size such as 4GB, 512MB or 2GiB"),
         Setting("batch_size", 32, "Images per model call when embedding.", min=1),
