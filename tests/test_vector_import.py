@@ -166,6 +166,18 @@ def test_import_by_metadata_field_with_numeric_keys_and_fixed_size_vectors(tmp_p
     assert res.exit_code == 0, res.output
     assert sorted(stored(c2.root)) == ["x0", "x1", "x2", "x3"]
 
+    # Two items naming the same picture file both get its vector.
+    c3 = Collection.create(tmp_path / "c3", [{"id": f"y{i}", "fname": f"f{i % 3}.jpg"} for i in range(5)],
+                           source={"kind": "test"}, extra_fields=["fname"])
+    f3 = write_vectors(tmp_path / "v3.parquet", vecs[:3], ["f0.jpg", "f1.jpg", "f2.jpg"], key_name="fname")
+    res = run("embed", "--collection", c3.root, "--from-parquet", f3, "--model", MODEL, "--key-column", "fname",
+              "--match-field", "fname", "--json", "--no-progress")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["imported"] == 5 and json.loads(res.stdout)["duplicates"] == 0
+    got = stored(c3.root)
+    np.testing.assert_allclose(got["y3"], unit(vecs[0]), atol=1e-6)
+    np.testing.assert_allclose(got["y4"], got["y1"])
+
 
 def test_bad_vectors_are_skipped_and_listed(tmp_path: Path) -> None:
     coll = make_collection(tmp_path / "c", 8)
@@ -275,9 +287,10 @@ def test_hub_layout_by_position_from_ids_without_model_weights(tmp_path: Path) -
 
     # A config that does not exist, and a split that does not: one line naming what there is.
     one_line_error(run("embed", "--collection", coll.root, "--from-dataset", hub, "--config", "clip_embeddings",
-                       "--model", BL, "--by-position"), "clip_embeddings", "default, siglip2_embeddings")
+                       "--model", BL, "--by-position"), "no config 'clip_embeddings'",
+                   "configs found: default, siglip2_embeddings")
     one_line_error(run("embed", "--collection", coll.root, "--from-dataset", hub, "--config", "siglip2_embeddings",
-                       "--split", "test", "--model", BL, "--by-position"), "no split 'test'")
+                       "--split", "test", "--model", BL, "--by-position"), "no split 'test'", "splits found: train")
     assert sorted(stored(coll.root, BL)) == sorted(got)  # nothing already imported was lost
 
 
@@ -288,6 +301,39 @@ def test_hub_layout_that_differs_is_one_line(tmp_path: Path) -> None:
                           "768-dimensional", "expected 1152-dimensional")
     assert "embedding" in line
     assert not EmbeddingStore(Collection(tmp_path / "c"), BL).chunk_dir.exists()
+
+
+def test_bl_hub_collection_takes_the_published_vectors_by_fname(tmp_path: Path) -> None:
+    """Items ingested with --preset bl-hub: the siglip2_embeddings config is matched on fname with
+    no option but the dataset, and the model is the one the config is documented to hold."""
+    import datasets
+
+    from .blhub import PLATES, write_bl_hub
+
+    hub = write_bl_hub(tmp_path / "british-library-book-images")
+    res = CliRunner().invoke(main, ["ingest", "hub", str(hub), "--preset", "bl-hub", "--config", "plates",
+                                    "--collection", str(tmp_path / "c"), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    coll = Collection(tmp_path / "c")
+    fnames = [f for f, _ in PLATES]
+    vecs = source_vectors(len(fnames), dim=1152, seed=8)
+    # Published layout: fname and a column of vectors; one picture of the collection has none.
+    ds = datasets.Dataset.from_dict({"fname": fnames[1:], "siglip2_embeddings": vecs[1:].tolist()})
+    for old in (hub / "siglip2_embeddings").glob("*.parquet"):
+        old.unlink()
+    ds.to_parquet(str(hub / "siglip2_embeddings" / "train-00000-of-00001.parquet"))
+
+    res = run("embed", "--collection", coll.root, "--from-dataset", hub, "--json", "--no-progress")
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert summary["model"] == BL and summary["dim"] == 1152
+    assert "'fname'" in summary["match"]
+    by_fname = {str(f): str(i) for f, i in zip(coll.dataset["fname"], coll.ids.tolist(), strict=True)}
+    got = stored(coll.root, BL)
+    expected = {by_fname[f]: unit(vecs[j]) for j, f in enumerate(fnames) if j and f in by_fname}
+    assert sorted(got) == sorted(expected) and len(got) == summary["imported"] > 0
+    for item, vec in expected.items():
+        np.testing.assert_allclose(got[item], vec, atol=1e-6)
 
 
 # -- resume --------------------------------------------------------------------------------------

@@ -45,10 +45,14 @@ class KnownLayout:
     config: str
     model: str
     dim: int
+    key: str | None = None  # a column naming each vector's picture, matched to the same collection field
 
 
 KNOWN_LAYOUTS = [
-    KnownLayout("biglam/british-library-book-images", "siglip2_embeddings", "google/siglip2-so400m-patch16-256", 1152),
+    # Items ingested with ``--preset bl-hub`` keep the dataset's ``fname``: the vectors are matched on it.
+    KnownLayout(
+        "biglam/british-library-book-images", "siglip2_embeddings", "google/siglip2-so400m-patch16-256", 1152, "fname"
+    ),
 ]
 # Output width of models whose configuration may not be on this machine (only the name is needed).
 KNOWN_MODEL_DIMS = {layout.model: layout.dim for layout in KNOWN_LAYOUTS}
@@ -173,32 +177,20 @@ class DatasetVectors(VectorSource):
     """A 🤗 datasets dataset (Hub name or local folder laid out like the Hub), streamed in batches."""
 
     def __init__(self, name: str, config: str | None = None, split: str = "train") -> None:
-        import datasets
+        from .sources.hub import config_names, load, split_names
 
         self.name = name
         self.config = config
         self.split = split
-        local = os.path.exists(os.path.expanduser(name))
-        self.path = os.path.abspath(os.path.expanduser(name)) if local else name
         self.label = f"{name}" + (f" [{config}]" if config else "") + f" split {split}"
-        try:
-            ds = datasets.load_dataset(self.path, config, split=split, streaming=True)
-        except ValueError as exc:
-            msg = _first_line(exc)
-            if config and ("BuilderConfig" in msg or "not found" in msg.lower()):
-                raise BadInput(
-                    f"dataset {name} has no config {config!r}; its configs are: {self._configs(msg)}"
-                ) from None
-            if "split" in msg.lower():
-                raise BadInput(f"dataset {name}{f' [{config}]' if config else ''} has no split {split!r}: {msg}") from None
-            raise SourceError(f"cannot load dataset {name!r}: {msg}") from None
-        except Exception as exc:  # noqa: BLE001 - datasets raises many types; users get one line
-            msg = _first_line(exc)
-            if not local and (isinstance(exc, ConnectionError) or "offline" in msg.lower()):
-                raise SourceError(
-                    f"cannot reach the Hugging Face Hub to load {name!r} and it is not a local path ({msg})"
-                ) from None
-            raise SourceError(f"cannot load dataset {name!r}: {msg}") from None
+        if config is not None:
+            found = config_names(name)
+            if found and config not in found:
+                raise BadInput(f"dataset {name} has no config {config!r}; configs found: {', '.join(found)}")
+        splits = split_names(name, config)
+        if splits and split not in splits:
+            raise BadInput(f"{name}{f' [{config}]' if config else ''} has no split {split!r}; splits found: {', '.join(splits)}")
+        ds = load(name, config, split=split, streaming=True)
         features = ds.features
         if features is None:
             ds = ds._resolve_features()  # type: ignore[union-attr]
@@ -210,17 +202,6 @@ class DatasetVectors(VectorSource):
             self.total = int(ds.info.splits[split].num_examples) if ds.info.splits else None
         except (KeyError, AttributeError, TypeError):
             self.total = None
-
-    def _configs(self, msg: str) -> str:
-        m = re.search(r"Available: \[(.*)\]", msg)
-        if m:
-            return m.group(1).replace("'", "")
-        try:
-            import datasets
-
-            return ", ".join(datasets.get_dataset_config_names(self.path))
-        except Exception:  # noqa: BLE001
-            return "unknown"
 
     def batches(self, batch_rows: int, columns: Sequence[str]) -> Iterator[Any]:
         ds = self.dataset.select_columns(list(columns)).with_format("arrow")
@@ -383,6 +364,12 @@ class _Matcher:
     def rows(self, start: int, count: int, keys: list[str | None] | None) -> np.ndarray:
         raise NotImplementedError
 
+    def pairs(self, start: int, count: int, keys: list[str | None] | None) -> tuple[np.ndarray, np.ndarray]:
+        """(source index in the batch, collection row) for every match, in source order."""
+        rows = self.rows(start, count, keys)
+        idx = np.flatnonzero(rows >= 0)
+        return idx, rows[idx]
+
     def finish(self, source_rows: int) -> None:
         """Checks that can only be made once the whole source has been read."""
 
@@ -392,19 +379,15 @@ class _ByKey(_Matcher):
         values = _collection_keys(collection, match_field)
         self.field = match_field or "id"
         self.index: dict[str, int] = {}
-        repeated: list[str] = []
+        # Items sharing a value (the same picture file twice) each get the vector: key -> other rows.
+        self.more: dict[str, list[int]] = {}
         for row, v in enumerate(values):
             if v is None:
                 continue
             if v in self.index:
-                repeated.append(v)
+                self.more.setdefault(v, []).append(row)
             else:
                 self.index[v] = row
-        if repeated:
-            raise BadInput(
-                f"field {self.field!r} is not unique in the collection ({len(repeated)} repeated values, "
-                f"e.g. {repeated[0]!r}); match on a field that names one item"
-            )
         if not self.index:
             raise BadInput(f"field {self.field!r} is empty for every item of the collection")
         self.example = next(iter(self.index))
@@ -418,6 +401,18 @@ class _ByKey(_Matcher):
             self.seen_example = next((k for k in keys if k is not None), None)
         get = self.index.get
         return np.fromiter((get(k, -1) if k is not None else -1 for k in keys), dtype=np.int64, count=len(keys))
+
+    def pairs(self, start: int, count: int, keys: list[str | None] | None) -> tuple[np.ndarray, np.ndarray]:
+        idx, rows = super().pairs(start, count, keys)
+        if not self.more or keys is None:
+            return idx, rows
+        extra = [(int(i), r) for i in idx.tolist() for r in self.more.get(keys[i] or "", ())]
+        if not extra:
+            return idx, rows
+        idx = np.concatenate([idx, np.asarray([e[0] for e in extra], dtype=np.int64)])
+        rows = np.concatenate([rows, np.asarray([e[1] for e in extra], dtype=np.int64)])
+        order = np.argsort(idx, kind="stable")
+        return idx[order], rows[order]
 
     def nothing_matched(self, source_rows: int) -> BadInput:
         return BadInput(
@@ -588,6 +583,15 @@ def import_vectors(
     batch_rows = max(1, int(batch_rows or DEFAULT_BATCH_ROWS))
     layout = known_layout(source.name, source.config) if isinstance(source, DatasetVectors) else None
     vcol = _pick_vector_column(source, vector_column, layout)
+    if (
+        layout is not None
+        and layout.key
+        and not key_column
+        and not by_position
+        and layout.key in source.columns
+        and layout.key in collection.dataset.column_names
+    ):
+        key_column, match_field = layout.key, match_field or layout.key
     if key_column:
         source.check_columns([key_column])
     n = len(collection)
@@ -657,26 +661,26 @@ def import_vectors(
             if m == 0:
                 continue
             keys = _key_strings(batch.column(key_column)) if key_column else None
-            rows = matcher.rows(pos, m, keys)
-            matched = rows >= 0
+            pair_src, pair_rows = matcher.pairs(pos, m, keys)
+            matched = np.zeros(m, dtype=bool)
+            matched[pair_src] = True
             no_key = np.fromiter((k is None for k in keys), dtype=bool, count=m) if keys is not None else None
             if no_key is not None:
                 stats["no_key"] += int((~matched & no_key).sum())
                 stats["unmatched"] += int((~matched & ~no_key).sum())
             else:
                 stats["unmatched"] += int((~matched).sum())
-            idx = np.flatnonzero(matched)
-            if len(idx):
+            if len(pair_src):
                 matched_any = True
-            r = rows[idx]
-            uniq, first = np.unique(r, return_index=True)
-            again = seen[uniq]
-            stats["duplicates"] += (len(r) - len(uniq)) + int(again.sum())
-            uniq, first = uniq[~again], first[~again]
+            # First wins: each item takes the first source row naming it, in this run or an earlier one.
+            uniq, first = np.unique(pair_rows, return_index=True)
+            fresh = ~seen[uniq]
+            uniq, first = uniq[fresh], first[fresh]
             seen[uniq] = True
+            stats["duplicates"] += int(matched.sum()) - len(np.unique(pair_src[first]))
             was_done = done[uniq]
             stats["already_done"] += int(was_done.sum())
-            new_rows, src_idx = uniq[~was_done], idx[first[~was_done]]
+            new_rows, src_idx = uniq[~was_done], pair_src[first[~was_done]]
             col = batch.column(vcol)
             if dim is None:
                 lengths = _lengths(col.combine_chunks() if hasattr(col, "combine_chunks") else col)
