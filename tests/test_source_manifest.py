@@ -73,7 +73,9 @@ def test_bl_sample_maps_every_field(bl_sample: Path, tmp_path: Path) -> None:
         == row["image_url_medium"]
         == "http://farm8.staticflickr.com/7430/11026261126_d391ee5df4.jpg"
     )
-    assert not coll.has_image(coll.row_of("11026261126"))
+    # Nothing stored: the picture is fetched from that URL when shown.
+    row_no = coll.row_of("11026261126")
+    assert not coll.has_stored_image(row_no) and coll.image_url(row_no) == row["image_path"]
     assert coll.text_fields == ["title", "creator", "place", "publisher"]
     assert coll.manifest["counts"]["with_image"] == 0
     # No value ends with the file's carriage return.
