@@ -101,7 +101,7 @@ def test_each_failure_is_logged_with_its_reason_and_nothing_is_lost(
 
     coll = Collection(tmp_path / "c")
     assert len(coll) == len(GOOD) + len(BAD) == summary.added
-    with_image = {coll.ids[i] for i in range(len(coll)) if coll.has_image(i)}
+    with_image = {coll.ids[i] for i in range(len(coll)) if coll.has_stored_image(i)}
     assert with_image == {"ok1", "ok2", "generic", "flaky"}
     failures = by_id(read_tsv(tmp_path / "c" / "download_failures.tsv"))
     assert set(failures) == set(BAD)
