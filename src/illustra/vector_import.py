@@ -278,6 +278,10 @@ def vectors_of(col: Any, dim: int) -> tuple[np.ndarray, np.ndarray]:
     if pa.types.is_fixed_size_list(col.type):
         col = col.cast(pa.list_(col.type.value_type))
     lengths = _lengths(col)
+    if len(col) and bool((lengths == dim).all()):  # the usual case: one reshape, no gather
+        with np.errstate(over="ignore", invalid="ignore"):
+            flat32 = np.asarray(pc.list_flatten(col).to_numpy(zero_copy_only=False), dtype=np.float32)
+        return flat32.reshape(len(col), dim), lengths
     out = np.zeros((len(col), dim), dtype=np.float32)
     flat = np.asarray(pc.list_flatten(col).to_numpy(zero_copy_only=False), dtype=np.float64)
     starts = np.concatenate([[0], np.cumsum(np.maximum(lengths, 0))[:-1]]).astype(np.int64)
@@ -292,21 +296,22 @@ def check_vectors(vectors: np.ndarray, lengths: np.ndarray, dim: int) -> tuple[n
     """L2-normalised vectors and, per row, why it is skipped (None when it is kept)."""
     with np.errstate(over="ignore", invalid="ignore"):
         finite = np.isfinite(vectors).all(axis=1)
-        norms = np.linalg.norm(vectors.astype(np.float64), axis=1)
-    reasons: list[str | None] = []
-    for i, length in enumerate(lengths.tolist()):
+        norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors, dtype=np.float64))
+    reasons: list[str | None] = [None] * len(lengths)
+    bad = (lengths != dim) | ~finite | ~np.isfinite(norms) | (norms == 0)
+    for i in np.flatnonzero(bad).tolist():
+        length = int(lengths[i])
         if length < 0:
-            reasons.append("no vector")
+            reasons[i] = "no vector"
         elif length != dim:
-            reasons.append(f"vector has {length} values, expected {dim}")
+            reasons[i] = f"vector has {length} values, expected {dim}"
         elif not finite[i] or not np.isfinite(norms[i]):
-            reasons.append("vector holds NaN or infinite values")
-        elif norms[i] == 0:
-            reasons.append("zero vector")
+            reasons[i] = "vector holds NaN or infinite values"
         else:
-            reasons.append(None)
+            reasons[i] = "zero vector"
     safe = np.where(np.isfinite(norms) & (norms > 0), norms, 1.0)
-    return (vectors.astype(np.float64) / safe[:, None]).astype(np.float32), reasons
+    with np.errstate(over="ignore", invalid="ignore"):
+        return (vectors / safe[:, None]).astype(np.float32), reasons
 
 
 # -- matching ------------------------------------------------------------------------------------
@@ -693,7 +698,7 @@ def import_vectors(
                 new_rows, src_idx = new_rows[order], src_idx[order]
                 vecs, lengths = vectors_of(col.take(src_idx), dim)
                 normed, reasons = check_vectors(vecs, lengths, dim)
-                keep = np.asarray([why is None for why in reasons], dtype=bool)
+                keep = np.fromiter((why is None for why in reasons), dtype=bool, count=len(reasons))
                 skipped = [
                     (int(row), str(ids[row]), str(why))
                     for row, why in zip(new_rows.tolist(), reasons, strict=True)
@@ -757,7 +762,14 @@ def import_vectors(
     if facts.get("model_type"):
         extra["model_type"] = facts["model_type"]
     entry = store.entry
-    if stats["imported"] or not store.complete or entry.get("rows") != n or entry.get("skipped") != total_skipped:
+    held = len(np.unique(store.done_rows()[0]))  # a run killed inside consolidate left the count behind
+    if (
+        stats["imported"]
+        or not store.complete
+        or entry.get("rows") != n
+        or entry.get("skipped") != total_skipped
+        or entry.get("count") != held
+    ):
         total_vectors = store.consolidate(int(dim), extra=extra)
     else:
         entry.update(extra)

@@ -31,7 +31,7 @@ from .common import collection_option, echo_json, notice
     "--chunk-rows",
     type=click.IntRange(min=1),
     default=None,
-    help="Rows per resumable chunk [setting embed_chunk_rows].",
+    help="Rows per resumable chunk [setting embed_chunk_rows; 8192 source rows when importing vectors].",
 )
 @click.option("--no-progress", is_flag=True, help="Do not show the progress bar.")
 @click.option(
