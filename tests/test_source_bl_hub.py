@@ -297,3 +297,14 @@ def test_not_a_flickr_manifest(tmp_path: Path) -> None:
     bad.write_text("flickr_id\ttitle\n1\tx\n", encoding="utf-8")
     with pytest.raises(SourceError, match="not a BL Flickr manifest: no .*book_identifier"):
         FlickrJoin(bad)
+
+
+def test_plain_hub_ingest_takes_images_option(hub_dir: Path, tmp_path: Path) -> None:
+    coll_dir = tmp_path / "c"
+    result = run(str(hub_dir), "--config", "plates", "--images", "thumbnails", "--collection", str(coll_dir))
+    assert result.exit_code == 0, result.output
+    coll = Collection(coll_dir)
+    assert max(max(stored_size(coll, rid)) for rid in coll.ids.tolist()) == 400
+    result = run(str(hub_dir), "--config", "plates", "--images", "remote", "--collection", str(coll_dir))
+    assert result.exit_code == BadInput.exit_code
+    assert "--images remote works only with --preset bl-hub" in result.output
