@@ -204,7 +204,7 @@ def _import(
         echo_json(summary.as_dict())
         return
     parts = [f"imported {summary.imported} vectors for {summary.model} in {summary.seconds:.1f} s"]
-    parts.append(f"{summary.source_rows} source rows matched by {summary.match}")
+    parts.append(f"{summary.source_rows} source rows read, matched by {summary.match}")
     if summary.already_done:
         parts.append(f"{summary.already_done} already done")
     if summary.skipped:
