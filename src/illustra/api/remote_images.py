@@ -27,7 +27,6 @@ import hashlib
 import io
 import logging
 import os
-import tempfile
 import threading
 import time
 from collections import OrderedDict
@@ -41,6 +40,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .. import images
+from ..collection import write_bytes_atomic
 from ..errors import BadImage, DownloadError, ItemNotFound, Refused
 from ..settings import Settings
 from .state import AppState, get_state
@@ -229,15 +229,7 @@ class DiskLRU:
         if self._disk_ok:
             path = self._path(key)
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".part-")
-                try:
-                    with os.fdopen(fd, "wb") as fh:
-                        fh.write(data)
-                    os.replace(tmp, path)
-                except OSError:
-                    Path(tmp).unlink(missing_ok=True)
-                    raise
+                write_bytes_atomic(path, data)
             except OSError as exc:
                 # A read-only collection still shows remote pictures, from a small memory cache.
                 log.info("remote picture disk cache off: %s", exc)

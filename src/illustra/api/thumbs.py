@@ -11,14 +11,13 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-import os
-import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
 from .. import images
+from ..collection import write_bytes_atomic
 
 log = logging.getLogger("illustra")
 
@@ -141,11 +140,7 @@ class ThumbnailCache:
         if path is None or not self._disk_ok:
             return
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, path)
+            write_bytes_atomic(path, data)
         except OSError as exc:
             # A read-only collection still serves thumbnails, from memory only.
             log.info("thumbnail disk cache off: %s", exc)

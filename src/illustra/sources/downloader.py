@@ -13,9 +13,8 @@ Failures go to a TSV (id, url, reason) as they happen.
 from __future__ import annotations
 
 import hashlib
-import os
+import logging
 import random
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -27,7 +26,10 @@ from urllib.parse import urlsplit
 import httpx
 
 from .. import images, settings
+from ..collection import write_bytes_atomic
 from ..errors import BadImage, DownloadError
+
+log = logging.getLogger("illustra")
 
 FAILURES_NAME = "download_failures.tsv"
 CACHE_NAME = "downloads"
@@ -187,15 +189,10 @@ class Downloader:
         return {"bytes": images.encode_stored(im), "path": None}
 
     def _store(self, item_id: str, data: bytes) -> None:
-        path = self.cache_path(item_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".part-")
         try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, path)
-        except OSError:
-            Path(tmp).unlink(missing_ok=True)
+            write_bytes_atomic(self.cache_path(item_id), data)
+        except OSError as exc:
+            log.info("download cache: %s not kept (%s); a later run fetches it again", item_id, exc)
 
     def _download(self, url: str) -> bytes:
         c = self.config
