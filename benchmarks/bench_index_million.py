@@ -188,9 +188,11 @@ def ground_truth(vectors: np.ndarray, queries: np.ndarray, masks: dict[str, list
 
 
 # -- measuring one index in a fresh process ------------------------------------------------------
-def probe(collection: str, queries_path: str, out_path: str) -> None:
-    """Load the index as a server would and time the search step; results to ``out_path``."""
+def probe(collection: str, queries_path: str, out_path: str, variant: str = "{}") -> None:
+    """Load the index as a server would and time the search step; results to ``out_path``.
+    ``variant``: JSON search-parameter overrides (``nprobe``, ``postfilter``, ``madvise``)."""
     from illustra.collection import Collection
+    from illustra.index import advise_random
     from illustra.search import SearchService
 
     queries = np.load(queries_path)
@@ -201,6 +203,12 @@ def probe(collection: str, queries_path: str, out_path: str) -> None:
     t = time.perf_counter()
     index = svc.index
     load_s = time.perf_counter() - t
+    over = json.loads(variant)
+    if "nprobe" in over:
+        index.params["nprobe"] = int(over["nprobe"])
+    index.postfilter = bool(over.get("postfilter", True))
+    if not over.get("madvise", True):
+        advise_random(index.vectors, random=False)
     after_load = rss()
     res: dict[str, Any] = {"load_seconds": round(load_s, 3), "rss_before_load": before, "rss_after_load": after_load}
     for q in queries[:20]:
@@ -231,7 +239,12 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=300)
     ap.add_argument("--budgets", default="4GB,1GB,256MB")
     ap.add_argument("--workdir", default=tempfile.gettempdir())
-    ap.add_argument("--probe", nargs=3, metavar=("COLLECTION", "QUERIES", "OUT"), help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--variants", default="{}",
+        help='search variants measured side by side on the same index, JSON: {"old": {"nprobe": 16, '
+        '"postfilter": false, "madvise": false}, "new": {}}; default: the shipped parameters only',
+    )
+    ap.add_argument("--probe", nargs=4, metavar=("COLLECTION", "QUERIES", "OUT", "VARIANT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.probe:
         probe(*args.probe)
@@ -286,34 +299,20 @@ def main() -> None:
                 out["budgets"][budget] = {"same_as": seen[key]}
                 continue
             seen[key] = budget
-            res_path = work / "probe.json"
-            subprocess.run(
-                [sys.executable, __file__, "--probe", str(work / "c"), str(work / "queries.npy"), str(res_path)],
-                check=True,
-            )
-            res = json.loads(res_path.read_text())
-            entry: dict[str, Any] = {
-                "kind": info["kind"], "params": info["params"], "fits_budget": info["fits_budget"],
-                "build_seconds": info["build_seconds"], "train_seconds": info["train_seconds"],
-                "add_seconds": info["add_seconds"], "index_file_bytes": info["index_file_bytes"],
-                "estimated_bytes": info["estimated_bytes"], "measured_bytes": info["measured_bytes"],
-                "load_seconds": res["load_seconds"],
-                "rss_index_after_load_bytes": res["rss_after_load"]["VmRSS"] - res["rss_before_load"]["VmRSS"],
-                "rss_after_load": res["rss_after_load"], "rss_after_queries": res["rss_after_queries"],
-                "load": [round(x, 2) for x in os.getloadavg()],
-            }
-            for kind in ["none", *plan]:
-                r = res[kind]
-                recall = np.mean([len(set(g) & set(t.tolist())) / len(t) if len(t) else float(not g) for g, t in zip(r["got"], truth[kind], strict=True)])
-                want = [min(K, len(t)) for t in truth[kind]]
-                entry["unfiltered" if kind == "none" else kind] = {
-                    "p50_ms": pct(r["lat"], 50), "p95_ms": pct(r["lat"], 95),
-                    f"recall@{K}_vs_exact": round(float(recall), 4),
-                    "always_k": bool(all(c == w for c, w in zip(r["counts"], want, strict=True))),
-                    **({"service_p50_ms": pct(r["svc_lat"], 50), "service_p95_ms": pct(r["svc_lat"], 95)} if r["svc_lat"] else {}),
-                }
-            out["budgets"][budget] = entry
-            print(budget, json.dumps({k: v for k, v in entry.items() if k not in ("rss_after_load", "rss_after_queries")}), flush=True)
+            variants = json.loads(args.variants) or {"shipped": {}}
+            for vname, over in variants.items():
+                res_path = work / "probe.json"
+                subprocess.run(
+                    [sys.executable, __file__, "--probe", str(work / "c"), str(work / "queries.npy"), str(res_path),
+                     json.dumps(over)],
+                    check=True,
+                )
+                res = json.loads(res_path.read_text())
+                entry = measure(info, res, plan, truth)
+                entry["variant"] = over
+                label = budget if list(variants) == ["shipped"] else f"{budget}:{vname}"
+                out["budgets"][label] = entry
+                print(label, json.dumps({k: v for k, v in entry.items() if k not in ("rss_after_load", "rss_after_queries")}), flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     out["load_end"] = [round(x, 2) for x in os.getloadavg()]
@@ -321,6 +320,31 @@ def main() -> None:
     dest = Path(__file__).resolve().parent / "results" / name
     dest.write_text(json.dumps(out, indent=2) + "\n")
     print(f"wrote {dest}")
+
+
+def measure(info: dict[str, Any], res: dict[str, Any], plan: dict[str, Any], truth: dict[str, Any]) -> dict[str, Any]:
+    """One budget's figures: build, memory, latency and recall per filter kind."""
+    entry: dict[str, Any] = {
+        "kind": info["kind"], "params": info["params"], "fits_budget": info["fits_budget"],
+        "build_seconds": info["build_seconds"], "train_seconds": info["train_seconds"],
+        "add_seconds": info["add_seconds"], "index_file_bytes": info["index_file_bytes"],
+        "estimated_bytes": info["estimated_bytes"], "measured_bytes": info["measured_bytes"],
+        "load_seconds": res["load_seconds"],
+        "rss_index_after_load_bytes": res["rss_after_load"]["VmRSS"] - res["rss_before_load"]["VmRSS"],
+        "rss_after_load": res["rss_after_load"], "rss_after_queries": res["rss_after_queries"],
+        "load": [round(x, 2) for x in os.getloadavg()],
+    }
+    for kind in ["none", *plan]:
+        r = res[kind]
+        recall = np.mean([len(set(g) & set(t.tolist())) / len(t) if len(t) else float(not g) for g, t in zip(r["got"], truth[kind], strict=True)])
+        want = [min(K, len(t)) for t in truth[kind]]
+        entry["unfiltered" if kind == "none" else kind] = {
+            "p50_ms": pct(r["lat"], 50), "p95_ms": pct(r["lat"], 95),
+            f"recall@{K}_vs_exact": round(float(recall), 4),
+            "always_k": bool(all(c == w for c, w in zip(r["counts"], want, strict=True))),
+            **({"service_p50_ms": pct(r["svc_lat"], 50), "service_p95_ms": pct(r["svc_lat"], 95)} if r["svc_lat"] else {}),
+        }
+    return entry
 
 
 if __name__ == "__main__":

@@ -19,10 +19,10 @@ from illustra.settings import BadSetting, Settings, parse_size
 MODEL = "vec"
 
 
-def clustered(n: int, d: int, centres: int = 40, seed: int = 0) -> np.ndarray:
+def clustered(n: int, d: int, centres: int = 40, seed: int = 0, noise: float = 0.6) -> np.ndarray:
     rng = np.random.default_rng(seed)
     c = rng.standard_normal((centres, d)).astype(np.float32)
-    x = c[rng.integers(0, centres, n)] + 0.6 * rng.standard_normal((n, d)).astype(np.float32)
+    x = c[rng.integers(0, centres, n)] + noise * rng.standard_normal((n, d)).astype(np.float32)
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
@@ -143,3 +143,63 @@ def test_cli_memory_budget_picks_the_kind(data):
     r = CliRunner().invoke(main, ["index", "--collection", str(coll.root), "--kind", "flat"])
     assert r.exit_code == 0, r.output
     assert json.loads((index_dir(coll, MODEL) / "index.json").read_text())["kind"] == "flat"
+
+
+def exact_ranked(vecs: np.ndarray, q: np.ndarray, k: int, allowed: np.ndarray) -> list[int]:
+    s = np.where(allowed, vecs @ q, -np.inf)
+    return np.lexsort((np.arange(len(s)), -s))[:k].tolist()
+
+
+def spy_postfilter(monkeypatch) -> list[bool]:
+    """Record whether each post-filtered search found enough allowed candidates."""
+    calls: list[bool] = []
+    original = index_mod.VectorIndex._postfiltered
+
+    def spy(self, *args, **kwargs):
+        got = original(self, *args, **kwargs)
+        calls.append(got is not None)
+        return got
+
+    monkeypatch.setattr(index_mod.VectorIndex, "_postfiltered", spy)
+    return calls
+
+
+def test_permissive_filter_is_post_filtered_and_exact(tmp_path, monkeypatch):
+    # Tight clusters: a query's filtered neighbours lie in the few lists nearest to it.
+    vecs = clustered(6000, 64, centres=60, noise=0.15)
+    queries = clustered(6030, 64, centres=60, noise=0.15)[6000:]
+    coll = vector_collection(tmp_path / "c", vecs)
+    build_index(coll, MODEL, "ivfsq")
+    idx = load_index(Collection(coll.root), MODEL)
+    monkeypatch.setattr(index_mod, "SUBSET_EXACT_MAX", 0)
+    calls = spy_postfilter(monkeypatch)
+    allowed = np.random.default_rng(5).random(len(vecs)) < 0.8
+    for q in queries:
+        scores, pos = idx.search(q, 10, allowed)
+        assert pos.tolist() == exact_ranked(vecs, q, 10, allowed)
+        np.testing.assert_allclose(scores, vecs[pos] @ q, rtol=0, atol=1e-5)
+    # Every query was answered by the unfiltered search plus the row mask.
+    assert calls and all(calls) and len(calls) == len(queries)
+
+
+def test_filter_rare_near_the_query_falls_back_and_returns_k(tmp_path, monkeypatch):
+    vecs = clustered(6000, 64, centres=60, noise=0.15)
+    coll = vector_collection(tmp_path / "c", vecs)
+    build_index(coll, MODEL, "ivfsq")
+    idx = load_index(Collection(coll.root), MODEL)
+    monkeypatch.setattr(index_mod, "SUBSET_EXACT_MAX", 0)
+    calls = spy_postfilter(monkeypatch)
+    q = vecs[0]
+    # Most items are allowed, but none of the query's 800 nearest: the unfiltered candidates are
+    # all masked out, so the search must widen through the filter and still return k.
+    near = np.argsort(-(vecs @ q))[:800]
+    allowed = np.ones(len(vecs), bool)
+    allowed[near] = False
+    scores, pos = idx.search(q, 10, allowed)
+    assert calls == [False]
+    assert pos.tolist() == exact_ranked(vecs, q, 10, allowed)
+    # And a filter that keeps only a handful of items, each far from the query.
+    few = np.zeros(len(vecs), bool)
+    few[near[-1:]] = True
+    few[np.argsort(vecs @ q)[:20]] = True
+    assert sorted(idx.search(q, 10, few)[1].tolist()) == sorted(exact_ranked(vecs, q, 10, few))

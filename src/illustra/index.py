@@ -42,6 +42,16 @@ SQ_TYPES = {"SQ8": 1.0, "SQ4": 0.5}
 RERANK = {"SQ8": 40, "SQ4": 100, "PQ": 200}
 PQ_MS = (64, 48, 32, 24, 16, 12, 8, 4, 2, 1)
 ID_BYTES = 8  # an inverted list stores an int64 id beside each code; rows.npy holds one per vector
+# A filter is answered by searching without it for k / share x POSTFILTER_SAFETY candidates and
+# keeping the allowed ones when that is estimated cheaper than probing through the filter; a
+# post-filter never fetches more than POSTFILTER_MAX_FETCH candidates (nor more than a quarter of
+# what the probed lists hold), and falls back to the filtered path when fewer than k survive.
+POSTFILTER_SAFETY = 2.0
+POSTFILTER_MAX_FETCH = 4096
+# Relative costs per vector, in units of one quantised-code distance: testing a filter bit while
+# probing through the filter, and an exact float32 distance over a gathered (memory-mapped) subset.
+SELECTOR_TEST_COST = 0.03
+EXACT_COST = 3.0
 
 
 def _faiss() -> Any:
@@ -68,7 +78,9 @@ def _nlist(n: int) -> int:
 
 
 def _nprobe(nlist: int) -> int:
-    # About 0.8 % of the lists at a million vectors, never fewer than 16.
+    # About 0.8 % of the lists at a million vectors, never fewer than 16. An unfiltered search
+    # probes exactly these (candidates are re-ranked exactly; at 1.08M x 1152-d twice as many
+    # lists gave recall@10 0.999, benchmarks/results/index_million.json).
     return min(nlist, max(16, nlist // 128))
 
 
@@ -261,6 +273,8 @@ class VectorIndex:
     vectors: np.ndarray  # (n, d) float32, memory-mapped
     rows: np.ndarray  # (n,) dataset row of each vector, sorted ascending
     params: dict[str, Any]
+    # Answer permissive filters by post-filtering an unfiltered search when that is cheaper.
+    postfilter: bool = True
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -270,6 +284,68 @@ class VectorIndex:
         if pos < len(self.rows) and self.rows[pos] == row:
             return pos
         return None
+
+    def _post_fetch(self, k: int, share: float) -> int:
+        """Candidates a post-filtered search fetches for ``k`` results when ``share`` of the
+        vectors are allowed; 0 when post-filtering is not worth trying."""
+        if not self.postfilter or self.kind not in ("hnsw", "ivfsq", "ivfpq"):
+            return 0
+        want = max(k * 4, int(self.params.get("rerank", 40)))
+        fetch = math.ceil(want / share * POSTFILTER_SAFETY)
+        return fetch if fetch <= POSTFILTER_MAX_FETCH else 0
+
+    def _post_probe(self, fetch: int, share: float) -> int:
+        """Lists a post-filtered IVF search probes: nprobe / sqrt(share) (the nearest allowed
+        vectors lie a little farther out than the nearest ones), and enough to hold 4 x ``fetch``."""
+        nlist = int(self.params.get("nlist", 1))
+        per_list = len(self.rows) / nlist
+        wide = float(self.params.get("nprobe", 16)) / math.sqrt(share)
+        return int(min(nlist, math.ceil(max(wide, 4 * fetch / per_list))))
+
+    def _filter_costs(self, k: int, available: int) -> dict[str, float]:
+        """Estimated cost (in quantised-code distances) of each way to answer a filter that allows
+        ``available`` of the vectors: post-filtering, probing through the filter, exact subset."""
+        n = len(self.rows)
+        share = available / n
+        costs = {"exact": available * EXACT_COST}
+        if self.kind in ("ivfsq", "ivfpq"):
+            nlist = int(self.params.get("nlist", 1))
+            nprobe = float(self.params.get("nprobe", 16))
+            per_list = n / nlist
+            probe = min(nlist, math.ceil(2 * nprobe / share))
+            # Both re-rank their candidates exactly: a post-filter about twice as many.
+            want = max(k * 4, int(self.params.get("rerank", 40)))
+            costs["selector"] = probe * per_list * (share + SELECTOR_TEST_COST) + want * EXACT_COST
+            fetch = self._post_fetch(k, share)
+            if fetch:
+                costs["post"] = self._post_probe(fetch, share) * per_list + POSTFILTER_SAFETY * want * EXACT_COST
+        elif self.kind == "hnsw":
+            costs["selector"] = 0.0  # graph walk: cheap either way, keep the filtered walk
+            fetch = self._post_fetch(k, share)
+            if fetch and share >= 0.25:
+                costs["post"] = -1.0
+        return costs
+
+    def _postfiltered(
+        self, faiss: Any, q: np.ndarray, k: int, allowed: np.ndarray, fetch: int
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Search without the filter for ``fetch`` candidates, keep the allowed ones and re-rank
+        them exactly; None when fewer than ``k`` survive or the k-th score ties the last one."""
+        allowed_share = float(np.count_nonzero(allowed)) / len(self.rows)
+        params = self._params(faiss, fetch, 1.0, None, 0)
+        if self.kind in ("ivfsq", "ivfpq"):
+            params.nprobe = self._post_probe(fetch, allowed_share)
+        _, ids = self.index.search(q, fetch, params=params)
+        ids = ids[0]
+        ids = ids[ids >= 0].astype(np.int64)
+        ids = np.sort(ids[allowed[ids]])
+        if len(ids) < k:
+            return None
+        scores = np.asarray(self.vectors[ids]) @ q[0]
+        kth = np.partition(-scores, k - 1)[k - 1]
+        if len(ids) == k or -scores.min() <= kth:
+            return None  # a tie at the cut could continue beyond the candidates
+        return _topk(scores, ids, k)
 
     def _exact(self, q: np.ndarray, cand: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         return _topk(np.asarray(self.vectors[cand]) @ q, cand, k)
@@ -286,8 +362,11 @@ class VectorIndex:
         elif self.kind in ("ivfsq", "ivfpq"):
             nlist = int(self.params.get("nlist", 1))
             # A filter keeping a share s of the vectors needs about 1/s times the lists to meet
-            # as many allowed candidates (skipping the others costs only a bitmap test).
-            probe = 2 * float(self.params.get("nprobe", 32)) / max(share, 1e-9) * 4**widen
+            # as many allowed candidates (skipping the others costs only a bitmap test), and twice
+            # that again: the nearest allowed vectors lie farther out than the nearest ones.
+            probe = float(self.params.get("nprobe", 16)) * 4**widen
+            if sel is not None:
+                probe *= 2 / max(share, 1e-9)
             params = faiss.SearchParametersIVF(nprobe=int(min(nlist, math.ceil(probe))))
         else:
             params = faiss.SearchParameters()
@@ -313,13 +392,21 @@ class VectorIndex:
         available = n
         sel = None
         if allowed is not None:
-            cand = np.flatnonzero(allowed)
-            available = len(cand)
+            available = int(np.count_nonzero(allowed))
             if available == 0:
                 return np.zeros(0, np.float32), np.zeros(0, np.int64)
             if available <= SUBSET_EXACT_MAX or available <= k:
-                return self._exact(q[0], cand, k)
+                return self._exact(q[0], np.flatnonzero(allowed), k)
             share = available / n
+            if self.kind != "flat":
+                costs = self._filter_costs(k, available)
+                best = min(costs, key=lambda way: costs[way])
+                if best == "post":
+                    got = self._postfiltered(faiss, q, k, allowed, self._post_fetch(k, share))
+                    if got is not None:
+                        return got
+                elif best == "exact":
+                    return self._exact(q[0], np.flatnonzero(allowed), k)
             bits = np.packbits(allowed.astype(np.uint8, copy=False), bitorder="little")
             sel = faiss.IDSelectorBitmap(n, faiss.swig_ptr(bits))
         # Approximate indexes fetch extra candidates, then re-rank them with the exact vectors.
@@ -365,6 +452,22 @@ def _topk(scores: np.ndarray, positions: np.ndarray, k: int) -> tuple[np.ndarray
     return scores[order].astype(np.float32), positions[order].astype(np.int64)
 
 
+def advise_random(vectors: np.ndarray, random: bool = True) -> bool:
+    """Tell the kernel that re-ranking reads memory-mapped ``vectors`` at random (no read-ahead:
+    a re-ranked vector pulls in its own pages only, not its neighbours'). False when unsupported."""
+    import mmap
+
+    mm = getattr(vectors, "_mmap", None)
+    advice = getattr(mmap, "MADV_RANDOM" if random else "MADV_NORMAL", None)
+    if mm is None or advice is None or not hasattr(mm, "madvise"):
+        return False
+    try:
+        mm.madvise(advice)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def load_index(collection: Collection, model: str) -> VectorIndex:
     faiss = _faiss()
 
@@ -387,6 +490,7 @@ def load_index(collection: Collection, model: str) -> VectorIndex:
         index = faiss.read_index(str(d / "index.faiss"), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
     except RuntimeError:
         index = faiss.read_index(str(d / "index.faiss"))
+    advise_random(vectors)
     return VectorIndex(
         model=model,
         kind=str(meta["kind"]),
