@@ -39,6 +39,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,7 @@ TARGETS = {
     "errors_under_load": 0,
 }
 LOADS: list[dict[str, Any]] = []
+SERVER_LOG: list[str] = []
 
 
 def load_mark(phase: str) -> None:
@@ -255,6 +257,8 @@ def start_server(root: Path, model: str) -> tuple[subprocess.Popen[str], str, fl
         if time.perf_counter() - t0 > 600:
             proc.kill()
             raise RuntimeError("the server did not start within 600 s")
+    # Keep reading the server's output (a full pipe would stall it); its last lines go in the results.
+    threading.Thread(target=lambda: SERVER_LOG.extend(proc.stdout or []), daemon=True).start()
     while True:  # poll until it answers
         try:
             if httpx.get(url + "/api/collection", timeout=5).status_code == 200:
@@ -444,6 +448,7 @@ def main() -> None:
             shutil.rmtree(work, ignore_errors=True)
     load_mark("end")
     out["load"] = LOADS
+    out["server"]["log_tail"] = [ln.rstrip() for ln in SERVER_LOG[-20:]]
 
     ss, seq, srv = out["search_step"], out["api_sequential"], out["server"]
     rss_peak = max(srv[k]["VmHWM"] for k in ("mem_after_start", "mem_after_sequential", "mem_after_load"))
