@@ -11,6 +11,7 @@ need_apt=()
 [[ -d /usr/share/openclipart/png ]] || need_apt+=(openclipart-png)
 [[ -d /usr/share/openclipart/svg ]] || need_apt+=(openclipart-svg)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 if ((${#need_apt[@]})); then
   if [[ $(id -u) -eq 0 ]]; then
     echo "setup: installing Debian packages: ${need_apt[*]}"
