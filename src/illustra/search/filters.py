@@ -94,19 +94,15 @@ class FilterEngine:
 
     def mask(self, f: Filters, id_to_row: Any = None) -> np.ndarray | None:
         """Boolean mask over rows, or None when nothing is filtered."""
+        return self.mask_and_undated(f, id_to_row)[0]
+
+    def mask_and_undated(self, f: Filters, id_to_row: Any = None) -> tuple[np.ndarray | None, int | None]:
+        """The mask over rows (None: nothing filtered) and, with a year range that leaves undated
+        items out, how many undated items the other filters would have kept (else None)."""
         if f.is_empty():
-            return None
+            return None, None
         self.validate(f)
-        n = self.table.num_rows
-        m = np.ones(n, dtype=bool)
-        if f.has_years():
-            y = self.year()
-            in_range = y > UNKNOWN_YEAR
-            if f.year_from is not None:
-                in_range &= y >= f.year_from
-            if f.year_to is not None:
-                in_range &= y <= f.year_to
-            m &= (in_range | (y == UNKNOWN_YEAR)) if f.include_undated else in_range
+        m = np.ones(self.table.num_rows, dtype=bool)
         for name, value in f.fields.items():
             eq = pc.equal(self._lowered(name), value.strip().lower())
             m &= eq.fill_null(False).to_numpy(zero_copy_only=False)
@@ -118,13 +114,15 @@ class FilterEngine:
                 row = id_to_row(item_id)
                 if row is not None:
                     m[row] = False
-        return m
-
-    def undated_excluded(self, f: Filters, id_to_row: Any = None) -> int | None:
-        """With a year range that leaves undated items out: how many of them the other filters
-        would have kept (None when no year range applies)."""
-        if not f.has_years() or f.include_undated:
-            return None
-        rest = self.mask(replace(f, year_from=None, year_to=None), id_to_row)
-        undated = self.year() == UNKNOWN_YEAR
-        return int(np.count_nonzero(undated if rest is None else undated & rest))
+        if not f.has_years():
+            return m, None
+        y = self.year()
+        undated = y == UNKNOWN_YEAR
+        in_range = ~undated
+        if f.year_from is not None:
+            in_range &= y >= f.year_from
+        if f.year_to is not None:
+            in_range &= y <= f.year_to
+        if f.include_undated:
+            return m & (in_range | undated), None
+        return m & in_range, int(np.count_nonzero(m & undated))

@@ -55,7 +55,7 @@ def respond_text_modes(
     if ti is None:  # resolve_mode only sends text modes here when there is a text index
         raise BadInput(f"mode {mode!r} needs a catalogue text index; run 'illustra index'")
     depth = candidate_depth(offset, k)
-    mask = svc.row_mask(f)
+    mask, undated = svc.row_mask_and_undated(f)
 
     # The sentence model may be the picture model's text tower (a CLIP id): embed the query once.
     qvec: np.ndarray | None = None
@@ -75,7 +75,7 @@ def respond_text_modes(
         weights = {"text": 1.0}
     else:
         assert qvec is not None
-        v_scores, v_rows = svc.vector_ranking(qvec, depth, f)
+        v_scores, v_rows = svc.rank_within(qvec, depth, mask)
         weights = dict(svc.settings.hybrid_weights)
         fused = fusion.fuse(
             svc.settings.hybrid_fusion,
@@ -128,7 +128,7 @@ def respond_text_modes(
         mode=mode,
         filters=f.describe(),
         has_more=has_more,
-        undated_excluded=svc.undated_excluded(f),
+        undated_excluded=undated,
     )
     if ti.stale:
         resp.notices.append(

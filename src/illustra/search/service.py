@@ -237,19 +237,28 @@ class SearchService:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top ``n`` (scores, dataset rows) for a query vector under filters, in ``index``
         (default: the model's own)."""
+        return self.rank_within(vec, n, self.row_mask(filters), index)
+
+    def rank_within(
+        self, vec: np.ndarray, n: int, row_mask: np.ndarray | None, index: VectorIndex | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``n`` (scores, dataset rows) among the rows a mask allows (None: every row)."""
         index = index if index is not None else self.index
-        row_mask = self.row_mask(filters)
         allowed = None if row_mask is None else row_mask[index.rows]
         scores, pos = index.search(vec, n, allowed)
         return scores, index.rows[pos]
 
     def row_mask(self, filters: Filters | None) -> np.ndarray | None:
         """Rows allowed by the filters and not hidden by the owner (None: every row)."""
+        return self.row_mask_and_undated(filters)[0]
+
+    def row_mask_and_undated(self, filters: Filters | None) -> tuple[np.ndarray | None, int | None]:
+        """``row_mask`` and, with a year range, how many undated items it left out (computed together)."""
         f = filters or Filters()
         hidden = self.guardrails.hidden_ids() if self.guardrails.enabled else frozenset()
         if hidden:
             f = f.excluding(hidden)
-        return self.filter_engine.mask(f, self._row_or_none)
+        return self.filter_engine.mask_and_undated(f, self._row_or_none)
 
     def _row_or_none(self, item_id: str) -> int | None:
         try:
@@ -270,7 +279,8 @@ class SearchService:
         space: str | None = None,
     ) -> SearchResponse:
         f = filters or Filters()
-        scores, rows = self.vector_ranking(vec, offset + k + 1, f, index)
+        mask, undated = self.row_mask_and_undated(f)
+        scores, rows = self.rank_within(vec, offset + k + 1, mask, index)
         has_more = len(rows) > offset + k
         scores, rows = scores[offset : offset + k], rows[offset : offset + k]
         hits = self.hits(rows.tolist(), scores.tolist(), offset)
@@ -287,12 +297,8 @@ class SearchService:
             offset=offset,
             filters=f.describe(),
             has_more=has_more,
-            undated_excluded=self.undated_excluded(f),
+            undated_excluded=undated,
         )
-
-    def undated_excluded(self, filters: Filters) -> int | None:
-        """How many items a year filter leaves out only because their date is unknown."""
-        return self.filter_engine.undated_excluded(filters, self._row_or_none)
 
     def hits(self, rows: list[int], scores: list[float], offset: int = 0) -> list[Hit]:
         metas = self.collection.metadata_many(rows)
