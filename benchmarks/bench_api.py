@@ -216,7 +216,16 @@ def sequential(url: str, queries: list[str]) -> dict[str, object]:
     }
 
 
-async def concurrent(url: str, queries: list[str], clients: int, seconds: float) -> dict[str, object]:
+async def concurrent(
+    url: str,
+    queries: list[str],
+    clients: int,
+    seconds: float,
+    *,
+    modes: tuple[str | None, ...] = (None,),
+    timeout: float = 60,
+) -> dict[str, object]:
+    """``clients`` clients searching for ``seconds``; queries (and modes, in turn) go round."""
     import httpx
 
     latencies: list[float] = []
@@ -226,11 +235,14 @@ async def concurrent(url: str, queries: list[str], clients: int, seconds: float)
     async def worker(i: int, client: httpx.AsyncClient) -> None:
         n = i
         while time.monotonic() < stop_at:
-            q = queries[n % len(queries)]
+            params: dict[str, object] = {"q": queries[n % len(queries)], "k": 10}
+            mode = modes[n % len(modes)]
+            if mode is not None:
+                params["mode"] = mode
             n += clients
             t = time.perf_counter()
             try:
-                r = await client.get("/api/search", params={"q": q, "k": 10})
+                r = await client.get("/api/search", params=params)
                 if r.status_code != 200 or len(r.json()["results"]) != 10:
                     errors.append(f"HTTP {r.status_code}: {r.text[:200]}")
                     continue
@@ -241,11 +253,12 @@ async def concurrent(url: str, queries: list[str], clients: int, seconds: float)
 
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     started = time.monotonic()
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=timeout, limits=limits) as client:
         await asyncio.gather(*(worker(i, client) for i in range(clients)))
     elapsed = time.monotonic() - started
     return {
         "clients": clients,
+        "modes": ", ".join(m or "default" for m in modes),
         "seconds": round(elapsed, 2),
         "requests": len(latencies) + len(errors),
         "ok": len(latencies),

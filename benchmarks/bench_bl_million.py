@@ -48,6 +48,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_api import concurrent, pct, server_ms  # noqa: E402
 from needs import need_bl_manifest  # noqa: E402
 
 N_BL = 1_080_814
@@ -71,10 +72,6 @@ SERVER_LOG: list[str] = []
 
 def load_mark(phase: str) -> None:
     LOADS.append({"phase": phase, "loadavg": [round(x, 2) for x in os.getloadavg()]})
-
-
-def pct(xs: list[float], p: float) -> float:
-    return round(float(np.percentile(np.asarray(xs), p)), 2) if xs else float("nan")
 
 
 def du(path: Path) -> int:
@@ -269,11 +266,6 @@ def start_server(root: Path, model: str) -> tuple[subprocess.Popen[str], str, fl
     return proc, url, time.perf_counter() - t0
 
 
-def server_ms(headers: Any) -> float | None:
-    m = re.search(r"dur=([0-9.]+)", str(headers.get("server-timing") or ""))
-    return float(m.group(1)) if m else None
-
-
 def sequential(url: str, queries: list[str], mode: str) -> dict[str, Any]:
     import httpx
 
@@ -291,43 +283,6 @@ def sequential(url: str, queries: list[str], mode: str) -> dict[str, Any]:
     return {
         "mode": mode, "queries": len(queries), "p50_ms": pct(e2e, 50), "p95_ms": pct(e2e, 95),
         "mean_ms": round(float(np.mean(e2e)), 2), "server_p50_ms": pct(server, 50), "server_p95_ms": pct(server, 95),
-    }
-
-
-async def concurrent(url: str, queries: list[str], clients: int, seconds: float) -> dict[str, Any]:
-    import httpx
-
-    latencies: list[float] = []
-    errors: list[str] = []
-    stop_at = time.monotonic() + seconds
-
-    async def worker(i: int, client: httpx.AsyncClient) -> None:
-        n = i
-        while time.monotonic() < stop_at:
-            q = queries[n % len(queries)]
-            mode = "hybrid" if n % 2 else "visual"
-            n += clients
-            t = time.perf_counter()
-            try:
-                r = await client.get("/api/search", params={"q": q, "k": K, "mode": mode})
-                if r.status_code != 200 or len(r.json()["results"]) != K:
-                    errors.append(f"HTTP {r.status_code}: {r.text[:200]}")
-                    continue
-            except httpx.HTTPError as exc:
-                errors.append(f"{type(exc).__name__}: {exc}")
-                continue
-            latencies.append((time.perf_counter() - t) * 1000)
-
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    started = time.monotonic()
-    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
-        await asyncio.gather(*(worker(i, client) for i in range(clients)))
-    elapsed = time.monotonic() - started
-    return {
-        "clients": clients, "seconds": round(elapsed, 2), "modes": "visual and hybrid alternating",
-        "requests": len(latencies) + len(errors), "ok": len(latencies), "errors": len(errors),
-        "error_samples": errors[:5], "throughput_rps": round(len(latencies) / elapsed, 2),
-        "p50_ms": pct(latencies, 50), "p95_ms": pct(latencies, 95),
     }
 
 
@@ -433,7 +388,9 @@ def main() -> None:
         load_mark("after sequential")
         # Half the pool was queried above (cached), half is new (the encoder runs under load).
         pool = texts[args.api_queries // 2 : args.api_queries // 2 + 2 * args.api_queries]
-        out["api_concurrent"] = asyncio.run(concurrent(url, pool, args.clients, args.seconds))
+        out["api_concurrent"] = asyncio.run(
+            concurrent(url, pool, args.clients, args.seconds, modes=("visual", "hybrid"), timeout=120)
+        )
         print(json.dumps(out["api_concurrent"]), flush=True)
         out["server"]["mem_after_load"] = proc_mem(proc.pid)
         load_mark("after concurrent")
