@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
-import signal
-import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,6 +25,7 @@ from . import tiny_clip
 from .embed_runner import SlowFakeEncoder
 from .fakes import COLOURS, FakeEncoder, solid
 from .hostile import EXPECTED
+from .killkit import kill_after_chunks
 from .tiny_clip import build_tiny_clip
 
 # Session-scoped model directories (see tests/tiny_clip.py).
@@ -165,28 +163,13 @@ def test_killed_run_resumes_every_image_exactly_once(tmp_path: Path) -> None:
     all_rows = _image_rows(coll)
     chunk_dir = EmbeddingStore(coll, "slowfake").chunk_dir
     env = {**os.environ, "SLOWFAKE_DELAY": "0.3", "ILLUSTRA_EMBED_CHUNK_ROWS": "4"}
-    proc = subprocess.Popen(
+    kill_after_chunks(
         [sys.executable, "-m", "tests.embed_runner", "embed", "--collection", str(coll.root)]
         + ["--model", "slowfake", "--batch-size", "2", "--no-progress"],
+        chunk_dir,
         cwd=REPO,
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
     )
-    try:
-        deadline = time.monotonic() + 120
-        while not (chunk_dir.is_dir() and any(p.suffix == ".npz" for p in chunk_dir.iterdir())):
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "no chunk was written in time"
-            time.sleep(0.05)
-        assert proc.poll() is None, "the run finished before it could be interrupted"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == -signal.SIGKILL
 
     store = EmbeddingStore(Collection(coll.root), "slowfake")
     done_before, _ = store.done_rows()

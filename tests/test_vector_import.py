@@ -8,10 +8,7 @@ import csv
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +26,7 @@ from illustra.sources import HubSource, ingest
 
 from . import tiny_clip
 from .fakes import COLOURS, solid
+from .killkit import kill_after_chunks
 
 tiny_siglip_dir = tiny_clip.tiny_siglip_dir
 
@@ -363,22 +361,7 @@ def test_killed_import_resumes_every_vector_exactly_once(tmp_path: Path) -> None
     args = ["embed", "--collection", str(coll.root), "--from-parquet", str(tmp_path / "v"), "--model", MODEL,
             "--key-column", "key", "--chunk-rows", "1", "--no-progress"]
     chunk_dir = EmbeddingStore(coll, MODEL).chunk_dir
-    proc = subprocess.Popen([sys.executable, "-c", _SLOW_RUNNER, *args], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 120
-        while not (chunk_dir.is_dir() and sum(p.suffix == ".npz" for p in chunk_dir.iterdir()) >= 3):
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "no chunk was written in time"
-            time.sleep(0.02)
-        assert proc.poll() is None, "the import finished before it could be interrupted"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == -signal.SIGKILL
+    kill_after_chunks([sys.executable, "-c", _SLOW_RUNNER, *args], chunk_dir, 3, cwd=REPO)
 
     store = EmbeddingStore(Collection(coll.root), MODEL)
     before, _ = store.done_rows()
