@@ -3,7 +3,9 @@ keeping ``/`` so routes declared as ``{item_id:path}`` read them back unchanged.
 
 from __future__ import annotations
 
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode
+
+from ..search.shape import is_web_url
 
 ITEM_SUFFIXES = ("similar", "image", "thumbnail", "book", "report")
 
@@ -34,13 +36,4 @@ def page_url(path: str, items: list[tuple[str, str]], root: str = "") -> str:
 def safe_href(url: object) -> str | None:
     """``url`` when it is an absolute http(s) link, else None: catalogue data is untrusted, and a
     ``javascript:`` link in a source field must never become clickable."""
-    if not isinstance(url, str):
-        return None
-    url = url.strip()
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme.lower() in ("http", "https") and parts.netloc:
-        return url
-    return None
+    return url.strip() if isinstance(url, str) and is_web_url(url) else None
