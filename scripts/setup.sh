@@ -33,7 +33,7 @@ if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
   echo "setup: installing Python packages (CPU torch first, so nothing pulls a CUDA build)"
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q "torch==2.13.0"
-  .venv/bin/python -m pip install -q -e ".[dev]"
+  .venv/bin/python -m pip install -q -e ".[dev,ray,milvus]"
   touch "$stamp"
 fi
 # axe-core for the browser tests' accessibility checks (package.json, pinned by package-lock.json).
