@@ -96,6 +96,29 @@ class _Reader:
             return "skip", _first_line(exc)
 
 
+def embed_or_isolate(
+    embed_fn: Callable[[list[Any]], Any], inputs: list[Any]
+) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    """Embed one batch; when the model rejects it, find the inputs it rejects rather than losing
+    the batch. Returns the vectors of the accepted inputs in order and (position, reason) for each
+    rejected one; raises when the model rejects every input (then the model, not an image, is at fault)."""
+    try:
+        return np.asarray(embed_fn(inputs), dtype=np.float32), []
+    except IllustraError:
+        raise
+    except Exception as exc:
+        vecs: list[np.ndarray] = []
+        failed: list[tuple[int, str]] = []
+        for pos, inp in enumerate(inputs):
+            try:
+                vecs.append(np.asarray(embed_fn([inp]), dtype=np.float32))
+            except Exception as one:  # noqa: BLE001
+                failed.append((pos, f"model failed: {_first_line(one)}"))
+        if len(failed) == len(inputs):
+            raise exc
+        return np.concatenate(vecs), failed
+
+
 def _check_model(collection: Collection, store: EmbeddingStore, encoder: Encoder) -> None:
     name = encoder.name
     for other in collection.manifest.get("embeddings", {}):
@@ -110,6 +133,90 @@ def _check_model(collection: Collection, store: EmbeddingStore, encoder: Encoder
             f"{collection.root} already has {old_dim}-dimensional embeddings for model {name!r}, but the model "
             f"now gives {encoder.dim}-dimensional vectors; delete {store.dir} to embed it again"
         )
+
+
+@dataclass
+class EmbedPlan:
+    """What a run has to do: the rows still to embed, grouped by the fixed grid of chunks."""
+
+    store: EmbeddingStore
+    rows: int  # rows in the collection
+    # (start, end, rows to embed): chunks follow a fixed grid of rows, so a resumed run with the
+    # same chunk size lines up with the chunks already written.
+    chunks: list[tuple[int, int, np.ndarray]]
+    already_done: int
+    no_image: int
+
+    @property
+    def todo(self) -> int:
+        return int(sum(len(c[2]) for c in self.chunks))
+
+
+def plan_embedding(collection: Collection, encoder: Encoder, chunk_rows: int) -> EmbedPlan:
+    """Check the model against what is stored and find the rows not yet embedded or skipped."""
+    store = EmbeddingStore(collection, encoder.name)
+    _check_model(collection, store, encoder)
+    has_image = image_mask(collection)
+    n = len(has_image)
+    embedded_rows, skipped_rows = store.done_rows()
+    done = np.zeros(n, dtype=bool)
+    done[embedded_rows[embedded_rows < n]] = True
+    done[skipped_rows[skipped_rows < n]] = True
+    todo = has_image & ~done
+    chunks: list[tuple[int, int, np.ndarray]] = []
+    for start in range(0, n, chunk_rows):
+        end = min(n, start + chunk_rows)
+        rows = np.flatnonzero(todo[start:end]) + start
+        if len(rows):
+            chunks.append((start, end, rows))
+    return EmbedPlan(store, n, chunks, int((has_image & done).sum()), int((~has_image).sum()))
+
+
+def finish_embedding(
+    encoder: Encoder,
+    plan: EmbedPlan,
+    stats: dict[str, int],
+    started: float,
+    facts: dict[str, Any] | None = None,
+) -> EmbedSummary:
+    """List the skipped images, consolidate the chunks and record the model in the manifest.
+
+    ``stats`` counts this run's ``embedded``, ``skipped`` and ``no_image`` rows; ``facts`` are the
+    manifest facts of the encoder that did the work (default: ``encoder.describe()``)."""
+    store = plan.store
+    total_skipped = store.write_skipped()
+    elapsed = time.perf_counter() - started
+    entry = store.entry
+    needs_consolidate = (
+        plan.todo > 0
+        or not store.complete
+        or entry.get("rows") != plan.rows
+        or entry.get("skipped") != total_skipped
+    )
+    if needs_consolidate:
+        extra: dict[str, Any] = {
+            "rows": plan.rows,
+            "skipped": total_skipped,
+            "image_side": int(encoder.image_side),
+        }
+        extra.update(encoder.describe() if facts is None else facts)
+        total_vectors = store.consolidate(int(encoder.dim), extra=extra)
+    else:
+        total_vectors = int(entry.get("count", 0))
+    return EmbedSummary(
+        model=encoder.name,
+        dim=int(encoder.dim),
+        embedded=stats["embedded"],
+        skipped=stats["skipped"],
+        already_done=plan.already_done,
+        no_image=plan.no_image + stats["no_image"],
+        total_vectors=total_vectors,
+        total_skipped=total_skipped,
+        seconds=round(elapsed, 3),
+        images_per_s=round(stats["embedded"] / elapsed, 2) if elapsed > 0 else 0.0,
+        path=str(store.dir),
+        skipped_path=str(store.skipped_path),
+    )
 
 
 def embed_collection(
@@ -127,32 +234,13 @@ def embed_collection(
     batch_size = max(1, int(batch_size or settings.get("batch_size")))
     workers = max(1, int(workers or settings.get("workers")))
     chunk_rows = max(1, int(chunk_rows or settings.get("embed_chunk_rows")))
-    store = EmbeddingStore(collection, encoder.name)
-    _check_model(collection, store, encoder)
     t0 = time.perf_counter()
-
-    has_image = image_mask(collection)
-    n = len(has_image)
-    embedded_rows, skipped_rows = store.done_rows()
-    done = np.zeros(n, dtype=bool)
-    done[embedded_rows[embedded_rows < n]] = True
-    done[skipped_rows[skipped_rows < n]] = True
-    todo = has_image & ~done
-    already_done = int((has_image & done).sum())
-    no_image = int((~has_image).sum())
+    plan = plan_embedding(collection, encoder, chunk_rows)
+    store, chunks, total_todo = plan.store, plan.chunks, plan.todo
 
     reader = _Reader(collection, max(64, int(encoder.image_side) * DECODE_SCALE), encoder.prepare_image)
     embed_fn = encoder.embed_prepared
     id_column = collection.dataset.data.column("id")
-
-    # Chunks follow a fixed grid of rows, so a resumed run with the same chunk size lines up.
-    chunks: list[tuple[int, int, np.ndarray]] = []
-    for start in range(0, n, chunk_rows):
-        end = min(n, start + chunk_rows)
-        rows = np.flatnonzero(todo[start:end]) + start
-        if len(rows):
-            chunks.append((start, end, rows))
-    total_todo = int(sum(len(c[2]) for c in chunks))
 
     stats = {"embedded": 0, "skipped": 0, "no_image": 0}
     bar = tqdm(
@@ -192,29 +280,14 @@ def embed_collection(
         if not inputs:
             return
         fill()  # keep the pool busy while the model works
-        try:
-            vecs = np.asarray(embed_fn(inputs), dtype=np.float32)
-            out_rows.extend(rows)
-            out_vecs.append(vecs)
-            stats["embedded"] += len(rows)
-        except IllustraError:
-            raise
-        except Exception as exc:
-            # Find the one input the model rejects rather than losing the batch.
-            failed = 0
-            for inp, row in zip(inputs, rows, strict=True):
-                try:
-                    vec = np.asarray(embed_fn([inp]), dtype=np.float32)
-                except Exception as one:  # noqa: BLE001
-                    skipped.append((row, item_id(row), f"model failed: {_first_line(one)}"))
-                    failed += 1
-                    continue
-                out_rows.append(row)
-                out_vecs.append(vec)
-                stats["embedded"] += 1
-            if failed == len(rows):
-                raise exc
-            stats["skipped"] += failed
+        vecs, failed = embed_or_isolate(embed_fn, inputs)
+        rejected = {pos for pos, _ in failed}
+        for pos, reason in failed:
+            skipped.append((rows[pos], item_id(rows[pos]), reason))
+        out_rows.extend(row for pos, row in enumerate(rows) if pos not in rejected)
+        out_vecs.append(vecs)
+        stats["embedded"] += len(rows) - len(failed)
+        stats["skipped"] += len(failed)
         inputs.clear()
         rows.clear()
 
@@ -248,32 +321,4 @@ def embed_collection(
         bar.close()
         pool.shutdown(wait=True, cancel_futures=True)
 
-    total_skipped = store.write_skipped()
-    elapsed = time.perf_counter() - t0
-    entry = store.entry
-    needs_consolidate = (
-        total_todo > 0
-        or not store.complete
-        or entry.get("rows") != n
-        or entry.get("skipped") != total_skipped
-    )
-    if needs_consolidate:
-        extra: dict[str, Any] = {"rows": n, "skipped": total_skipped, "image_side": int(encoder.image_side)}
-        extra.update(encoder.describe())
-        total_vectors = store.consolidate(int(encoder.dim), extra=extra)
-    else:
-        total_vectors = int(entry.get("count", 0))
-    return EmbedSummary(
-        model=encoder.name,
-        dim=int(encoder.dim),
-        embedded=stats["embedded"],
-        skipped=stats["skipped"],
-        already_done=already_done,
-        no_image=no_image + stats["no_image"],
-        total_vectors=total_vectors,
-        total_skipped=total_skipped,
-        seconds=round(elapsed, 3),
-        images_per_s=round(stats["embedded"] / elapsed, 2) if elapsed > 0 else 0.0,
-        path=str(store.dir),
-        skipped_path=str(store.skipped_path),
-    )
+    return finish_embedding(encoder, plan, stats, t0)

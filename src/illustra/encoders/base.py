@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -59,6 +59,12 @@ class Encoder(TextEncoder):
     def embed_prepared(self, items: Sequence[Any]) -> np.ndarray:
         """``embed_images`` over what ``prepare_image`` returned."""
         return self.embed_images(items)
+
+    def image_preparer(self) -> Callable[[Image.Image], Any] | None:
+        """``prepare_image`` as a small picklable callable that does not hold the model, for
+        decode workers in other processes or machines (the Ray engine); None where
+        ``prepare_image`` is the identity or needs the loaded model."""
+        return None
 
     def describe(self) -> dict[str, Any]:
         """Facts recorded in the manifest beside the embedding (precision, model type, …)."""

@@ -284,6 +284,39 @@ def _available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+class ImagePreparer:
+    """A CLIP-family model's image preprocessing on its own: the processor and the crop rule, no
+    weights. Small and picklable, so decode workers elsewhere (Ray tasks) run exactly what
+    ``ClipEncoder.prepare_image`` runs."""
+
+    def __init__(self, image_processor: Any, crop_aspect: float | None) -> None:
+        self.image_processor = image_processor
+        self.crop_aspect = crop_aspect
+
+    def __call__(self, image: Image.Image) -> dict[str, np.ndarray]:
+        if image.mode != "RGB":
+            image = image.convert("RGB")
+        if self.crop_aspect is not None:
+            image = self._crop_extreme(image, self.crop_aspect)
+        out = self.image_processor(images=[image], return_tensors="np")
+        return {k: np.asarray(v) for k, v in out.items()}
+
+    @staticmethod
+    def _crop_extreme(image: Image.Image, aspect: float) -> Image.Image:
+        # The processor keeps only a centre crop of this aspect ratio anyway; cutting it out first
+        # keeps its resize bounded for panoramas and strips. Ordinary images are left untouched.
+        w, h = image.size
+        if w / h > aspect * _EXTREME_ASPECT:
+            nw = max(1, round(h * aspect))
+            left = (w - nw) // 2
+            return image.crop((left, 0, left + nw, h))
+        if h / w > _EXTREME_ASPECT / aspect:
+            nh = max(1, round(w / aspect))
+            top = (h - nh) // 2
+            return image.crop((0, top, w, top + nh))
+        return image
+
+
 class ClipEncoder(Encoder):
     """An image-text model from 🤗 transformers, returning L2-normalised float32 vectors."""
 
@@ -339,6 +372,7 @@ class ClipEncoder(Encoder):
         self._crop_aspect: float | None = None
         if getattr(self.image_processor, "do_center_crop", False) and _size_get(crop, "height"):
             self._crop_aspect = float(_size_get(crop, "width") or 1) / float(_size_get(crop, "height"))
+        self._preparer = ImagePreparer(self.image_processor, self._crop_aspect)
 
     def describe(self) -> dict[str, Any]:
         """What the manifest records about the model, beside its name and dimension."""
@@ -354,27 +388,10 @@ class ClipEncoder(Encoder):
     # -- images -------------------------------------------------------------------------------
     def prepare_image(self, image: Image.Image) -> dict[str, np.ndarray]:
         """Model inputs for one image (batch dimension 1). Pure PIL/numpy: safe in worker threads."""
-        if image.mode != "RGB":
-            image = image.convert("RGB")
-        if self._crop_aspect is not None:
-            image = self._crop_extreme(image, self._crop_aspect)
-        out = self.image_processor(images=[image], return_tensors="np")
-        return {k: np.asarray(v) for k, v in out.items()}
+        return self._preparer(image)
 
-    @staticmethod
-    def _crop_extreme(image: Image.Image, aspect: float) -> Image.Image:
-        # The processor keeps only a centre crop of this aspect ratio anyway; cutting it out first
-        # keeps its resize bounded for panoramas and strips. Ordinary images are left untouched.
-        w, h = image.size
-        if w / h > aspect * _EXTREME_ASPECT:
-            nw = max(1, round(h * aspect))
-            left = (w - nw) // 2
-            return image.crop((left, 0, left + nw, h))
-        if h / w > _EXTREME_ASPECT / aspect:
-            nh = max(1, round(w / aspect))
-            top = (h - nh) // 2
-            return image.crop((0, top, w, top + nh))
-        return image
+    def image_preparer(self) -> ImagePreparer:
+        return self._preparer
 
     def embed_prepared(self, items: Sequence[dict[str, np.ndarray]]) -> np.ndarray:
         """Run the model once on inputs from ``prepare_image``: the caller chooses the batch size."""
