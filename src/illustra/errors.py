@@ -99,3 +99,12 @@ class Refused(IllustraError):
     code = "refused"
     exit_code = 8
     http_status = 403
+
+
+class BackendUnavailable(IllustraError):
+    """The search backend cannot be used: a Milvus server that does not answer, a Milvus Lite file
+    another process holds, or the client library not installed."""
+
+    code = "backend_unavailable"
+    exit_code = 9
+    http_status = 503

@@ -1,4 +1,5 @@
-"""``illustra index``: build the FAISS index (and, where the collection has text, the text index)."""
+"""``illustra index``: build the vector index (FAISS, or a Milvus collection) and, where the collection
+has text, the text index."""
 
 from __future__ import annotations
 
@@ -26,13 +27,40 @@ from .common import collection_option, model_option, notice
     "setting); tighter budgets get quantised vectors, re-ranked exactly from disk.",
 )
 @click.option(
+    "--backend",
+    type=click.Choice(["faiss", "milvus"]),
+    default=None,
+    help="Where vectors are searched: a FAISS index in the collection (default), or a Milvus collection "
+    "(the default with --milvus-uri); search and serve then use it without further flags.",
+)
+@click.option(
+    "--milvus-uri",
+    default=None,
+    metavar="PATH.db|http://HOST:19530",
+    help="Milvus Lite file (embedded) or Milvus server (default: index/milvus.db in the collection).",
+)
+@click.option(
+    "--milvus-collection",
+    default=None,
+    metavar="NAME",
+    help="Name of the Milvus collection (default: from the collection's folder and the model); "
+    "a picture-only companion model gets NAME_<model>.",
+)
+@click.option(
     "--text-semantic/--no-text-semantic",
     default=None,
     help="Also embed the catalogue text with a sentence model for the text index "
     "(default: for collections up to the text_semantic_auto_max setting).",
 )
 def index_cmd(
-    collection_dir: str, model: str | None, kind: str, memory_budget: str | None, text_semantic: bool | None
+    collection_dir: str,
+    model: str | None,
+    kind: str,
+    memory_budget: str | None,
+    backend: str | None,
+    milvus_uri: str | None,
+    milvus_collection: str | None,
+    text_semantic: bool | None,
 ) -> None:
     """Build the search index for an embedded collection."""
     from pathlib import Path
@@ -45,10 +73,14 @@ def index_cmd(
 
     from ..pipeline import Pipeline, Stage, TextIndexStage, VectorIndexStage
 
-    stages: list[Stage] = [
-        VectorIndexStage([model] if model else None, None if kind == "auto" else kind, notify=notice),
-        TextIndexStage(text_semantic, notify=notice),
-    ]
+    vectors: Stage = VectorIndexStage([model] if model else None, None if kind == "auto" else kind, notify=notice)
+    if backend == "milvus" or (backend is None and (milvus_uri or milvus_collection)):
+        from ..milvus_index import MilvusIndexStage
+
+        vectors = MilvusIndexStage([model] if model else None, milvus_uri, milvus_collection, kind, notify=notice)
+    elif milvus_uri or milvus_collection:
+        raise click.UsageError("--milvus-uri and --milvus-collection go with --backend milvus")
+    stages: list[Stage] = [vectors, TextIndexStage(text_semantic, notify=notice)]
     Pipeline(stages).run(Path(collection_dir), force=True)
 
 

@@ -55,7 +55,8 @@ def respond_text_modes(
     if ti is None:  # resolve_mode only sends text modes here when there is a text index
         raise BadInput(f"mode {mode!r} needs a catalogue text index; run 'illustra index'")
     depth = candidate_depth(offset, k)
-    mask, undated = svc.row_mask_and_undated(f)
+    scope = svc.scope(f)  # the picture ranking filters within it; the text ranking needs the mask
+    mask, undated = scope.mask(), scope.undated()
 
     # The sentence model may be the picture model's text tower (a CLIP id): embed the query once.
     qvec: np.ndarray | None = None
@@ -75,7 +76,7 @@ def respond_text_modes(
         weights = {"text": 1.0}
     else:
         assert qvec is not None
-        v_scores, v_rows = svc.rank_within(qvec, depth, mask)
+        v_scores, v_rows = svc.rank_within(qvec, depth, scope)
         weights = dict(svc.settings.hybrid_weights)
         fused = fusion.fuse(
             svc.settings.hybrid_fusion,
@@ -140,13 +141,7 @@ def respond_text_modes(
 
 def _visual_scores(svc: SearchService, qvec: np.ndarray, rows: list[int]) -> dict[int, float]:
     """Exact picture cosine for each row that has a stored vector."""
-    index = svc.index
-    out: dict[int, float] = {}
-    for r in rows:
-        pos = index.position_of_row(r)
-        if pos is not None:
-            out[r] = float(np.asarray(index.vectors[pos], np.float32) @ qvec)
-    return out
+    return {r: float(v @ qvec) for r, v in svc.index.vectors_of(rows).items()}
 
 
 def _matched_by(p: fusion.Fused, weights: dict[str, float], rrf_k: int) -> list[str]:

@@ -19,12 +19,13 @@ from ..encoders import Encoder, load_encoder
 from ..encoders.base import Unsupported
 from ..errors import IndexMissing, ItemNotFound, ModelMismatch, NotEmbedded
 from ..guardrails import Guardrails
-from ..index import VectorIndex, load_index
 from ..settings import Settings, current
+from ..vector_backend import VectorBackend, load_backend
 from .catalogue import TextIndex, load_text_index
 from .filters import NOT_FILTERABLE, FilterEngine, Filters
 from .hybrid import respond_text_modes
 from .limits import Mode, check_paging, check_query, parse_mode, short_id
+from .scope import Scope
 from .types import Hit, SearchResponse
 
 
@@ -51,9 +52,9 @@ class SearchService:
                 raise
             self.model, self._not_embedded = "", exc
         self._encoder = encoder
-        self._index: VectorIndex | None = None
+        self._index: VectorBackend | None = None
         # False: not looked up yet; None: the model's own space answers picture queries.
-        self._picture_space: tuple[str, VectorIndex] | None | bool = False
+        self._picture_space: tuple[str, VectorBackend] | None | bool = False
         self._lock = threading.Lock()
         table = self.collection.dataset.data
         table = getattr(table, "table", table)
@@ -80,27 +81,28 @@ class SearchService:
         return self._encoder
 
     @property
-    def index(self) -> VectorIndex:
+    def index(self) -> VectorBackend:
+        """The model's vector backend: FAISS, or Milvus where its ``index.json`` says so."""
         if self._not_embedded is not None:
             raise self._not_embedded
         if self._index is None:
             with self._lock:
                 if self._index is None:
-                    self._index = load_index(self.collection, self.model)
+                    self._index = load_backend(self.collection, self.model)
         return self._index
 
-    def picture_space(self) -> tuple[str, VectorIndex]:
+    def picture_space(self) -> tuple[str, VectorBackend]:
         """The space picture-to-picture queries use: a picture-only companion embedding of the
         model (e.g. ``lite-visual`` beside ``lite``) when it is embedded and indexed, else the
         model's own."""
         if self._picture_space is False:
             with self._lock:
                 if self._picture_space is False:
-                    found: tuple[str, VectorIndex] | None = None
+                    found: tuple[str, VectorBackend] | None = None
                     companion = similarity_companion(self.collection, self.model) if self.model else None
                     if companion is not None:
                         try:
-                            found = (companion, load_index(self.collection, companion))
+                            found = (companion, load_backend(self.collection, companion))
                         except IndexMissing:
                             found = None  # embedded but not indexed yet: the model's own space answers
                     self._picture_space = found
@@ -223,30 +225,40 @@ class SearchService:
         check_paging(k, offset)
         row = self.collection.row_of(item_id)
         space, index = self.picture_space()
-        pos = index.position_of_row(row)
-        if pos is None:
+        vec = index.vectors_of([row]).get(row)
+        if vec is None:
             raise ItemNotFound(
                 f"item {short_id(item_id)!r} has no image embedding (no image, or it could not be decoded)"
             )
-        vec = np.asarray(index.vectors[pos], dtype=np.float32)
         f = (filters or Filters()).excluding({item_id})
         return self._respond(vec, k, offset, f, kind="like", query=item_id, index=index, space=space)
 
     def vector_ranking(
-        self, vec: np.ndarray, n: int, filters: Filters | None, index: VectorIndex | None = None
+        self, vec: np.ndarray, n: int, filters: Filters | None, index: VectorBackend | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top ``n`` (scores, dataset rows) for a query vector under filters, in ``index``
         (default: the model's own)."""
-        return self.rank_within(vec, n, self.row_mask(filters), index)
+        return self.rank_within(vec, n, self.scope(filters), index)
 
     def rank_within(
-        self, vec: np.ndarray, n: int, row_mask: np.ndarray | None, index: VectorIndex | None = None
+        self,
+        vec: np.ndarray,
+        n: int,
+        row_mask: np.ndarray | Scope | None,
+        index: VectorBackend | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top ``n`` (scores, dataset rows) among the rows a mask allows (None: every row)."""
-        index = index if index is not None else self.index
-        allowed = None if row_mask is None else row_mask[index.rows]
-        scores, pos = index.search(vec, n, allowed)
-        return scores, index.rows[pos]
+        """Top ``n`` (scores, dataset rows) among the rows a mask allows (None: every row), or within
+        a query's ``Scope``: a backend such as Milvus filters by the scope's filters itself."""
+        scope = row_mask if isinstance(row_mask, Scope) else Scope.of_mask(row_mask)
+        return (index if index is not None else self.index).rank(vec, n, scope)
+
+    def scope(self, filters: Filters | None) -> Scope:
+        """A query's scope: its filters (checked now) with the owner's hidden items left out."""
+        f = filters or Filters()
+        hidden = self.guardrails.hidden_ids() if self.guardrails.enabled else frozenset()
+        if hidden:
+            f = f.excluding(hidden)
+        return Scope(f, self.filter_engine, self._row_or_none)
 
     def row_mask(self, filters: Filters | None) -> np.ndarray | None:
         """Rows allowed by the filters and not hidden by the owner (None: every row)."""
@@ -254,11 +266,8 @@ class SearchService:
 
     def row_mask_and_undated(self, filters: Filters | None) -> tuple[np.ndarray | None, int | None]:
         """``row_mask`` and, with a year range, how many undated items it left out (computed together)."""
-        f = filters or Filters()
-        hidden = self.guardrails.hidden_ids() if self.guardrails.enabled else frozenset()
-        if hidden:
-            f = f.excluding(hidden)
-        return self.filter_engine.mask_and_undated(f, self._row_or_none)
+        scope = self.scope(filters)
+        return scope.mask(), scope.undated()
 
     def _row_or_none(self, item_id: str) -> int | None:
         try:
@@ -275,11 +284,13 @@ class SearchService:
         *,
         kind: str,
         query: str | None = None,
-        index: VectorIndex | None = None,
+        index: VectorBackend | None = None,
         space: str | None = None,
     ) -> SearchResponse:
         f = filters or Filters()
-        mask, undated = self.row_mask_and_undated(f)
+        # The scope, not a mask: the backend ranks within it (a local mask is computed only if needed).
+        mask = self.scope(f)
+        undated = mask.undated()
         scores, rows = self.rank_within(vec, offset + k + 1, mask, index)
         has_more = len(rows) > offset + k
         scores, rows = scores[offset : offset + k], rows[offset : offset + k]
