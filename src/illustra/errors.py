@@ -101,6 +101,15 @@ class Refused(IllustraError):
     http_status = 403
 
 
+class NotBuilt(IllustraError):
+    """Something derived from the vectors (near-duplicate clusters, the collection map) was asked
+    for before ``illustra duplicates`` / ``illustra map`` built it."""
+
+    code = "not_built"
+    exit_code = 4
+    http_status = 409
+
+
 class BackendUnavailable(IllustraError):
     """The search backend cannot be used: a Milvus server that does not answer, a Milvus Lite file
     another process holds, or the client library not installed."""

@@ -155,9 +155,11 @@ def create_app(
     app.add_middleware(BodyFence, upload_limit=cfg.upload_max_bytes)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     _install_docs(app)
+    from . import duplicate_routes
+
     # Suffix routes (the report route, callers' routers) first: they must win over the catch-all
     # item route.
-    for r in [report_routes.router, *routers]:
+    for r in [report_routes.router, duplicate_routes.router, *routers]:
         app.include_router(r)
     app.include_router(search_routes.router)
     app.include_router(item_routes.router)

@@ -102,7 +102,9 @@ def api_similar(
     if not ok:
         return item_json(state, target, root_path(request))
     params, _ = parse_search_params(request.query_params.multi_items(), state.service.filterable_fields)
-    resp = state.service.search_like(target, k=params.k, offset=params.offset, filters=params.filters)
+    resp = state.service.search_like(
+        target, k=params.k, offset=params.offset, filters=params.filters, grouping=params.grouping
+    )
     return search_json(resp, root_path(request), state.collection)
 
 

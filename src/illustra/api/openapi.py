@@ -83,6 +83,15 @@ def filter_schemas(filterable: Sequence[str]) -> dict[str, tuple[dict[str, Any],
             {"type": "string", "maxLength": MAX_QUERY_CHARS},
             "Only items whose title contains these words (case-insensitive).",
         ),
+        "collapse": (
+            {"type": "boolean", "default": True},
+            "Fold near-duplicates of a result into it (`similar`), once `illustra duplicates` has found them.",
+        ),
+        "group_books": (
+            {"type": "boolean"},
+            "Fold other results from a result's book into it (`more_from_book`); default: on in the "
+            "text and hybrid modes, off otherwise.",
+        ),
     }
     for name in filterable:
         if name not in SEARCH_PARAMS:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import logging
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -20,6 +21,7 @@ from starlette.responses import Response
 from .. import images, settings
 from ..errors import BadInput, IllustraError, ItemNotFound, Refused
 from ..search import SearchResponse
+from ..search.collapse import GroupingRequest
 from ..search.limits import MAX_OFFSET, Mode
 from ..search.query import BadParam, SearchParams, parse_search_params, require_query
 from .responses import book_json, collection_json, hit_json, item_json
@@ -34,6 +36,7 @@ router = APIRouter(include_in_schema=False)
 PAGE_K = 24
 SIMILAR_ON_ITEM_PAGE = 12
 BOOK_ON_ITEM_PAGE = 24
+DUPLICATES_ON_ITEM_PAGE = 24
 PAGE_EXTRA = ("like", "upload", "partial")
 # Metadata shown first on the item page, in this order; other fields follow alphabetically.
 FIELD_ORDER = ["title", "creator", "year", "date", "place", "publisher", "licence", "source_url"]
@@ -112,18 +115,26 @@ class PageState:
         return [("k", str(self.params.k))] if self.params.k != PAGE_K else []
 
     def url(
-        self, root: str, *, offset: int = 0, drop: str | None = None, add: tuple[str, str] | None = None
+        self,
+        root: str,
+        *,
+        offset: int = 0,
+        drop: str | None = None,
+        add: tuple[str, str] | None = None,
+        grouping: GroupingRequest | None = None,
     ) -> str:
         filters = [(n, v) for n, v in self.params.filter_items() if n != drop]
         if add is not None and add[0] not in (n for n, _ in filters):
             filters.append(add)
-        items = self.source_items() + filters + self.k_items()
+        grouped = (grouping if grouping is not None else self.params.grouping).items()
+        items = self.source_items() + filters + grouped + self.k_items()
         if offset:
             items.append(("offset", str(offset)))
         return page_url("/search", items, root)
 
     def like_url(self, root: str, item_id: str) -> str:
-        return page_url("/search", [("like", item_id), *self.params.filter_items(), *self.k_items()], root)
+        items = [("like", item_id), *self.params.filter_items(), *self.params.grouping.items(), *self.k_items()]
+        return page_url("/search", items, root)
 
     def active_filters(self, root: str) -> list[dict[str, str]]:
         out = []
@@ -149,6 +160,10 @@ def _results_context(
     for h in hits:
         h["like_page_url"] = page.like_url(root, h["id"])
         h["source_href"] = _source_href(h["metadata"])
+        book = (h.get("more_from_book") or {}).get("book_identifier")
+        if book:
+            ungrouped = replace(page.params.grouping, group_books=False)
+            h["book_search_url"] = page.url(root, add=("book_identifier", str(book)), grouping=ungrouped)
     first = resp.offset + 1
     f = page.params.filters
     return {
@@ -165,7 +180,28 @@ def _results_context(
         "more_url": page.url(root, offset=resp.offset + resp.k) if resp.has_more else None,
         "share_url": page.url(root, offset=resp.offset) if not page.upload else None,
         "mode_used": resp.mode,
+        "grouping_links": _grouping_links(state, resp, page, root),
     }
+
+
+def _grouping_links(state: AppState, resp: SearchResponse, page: PageState, root: str) -> list[dict[str, str]]:
+    """What the results fold together, each with a link that turns it off (or on)."""
+    info = resp.grouping or {}
+    asked = page.params.grouping
+    out = []
+    if info.get("duplicates"):
+        out.append({"text": "Near-duplicates are folded into one result.", "action": "Show every copy",
+                    "url": page.url(root, grouping=replace(asked, collapse=False))})
+    elif asked.collapse is False and state.service.grouper.duplicates.current() is not None:
+        out.append({"text": "Every copy of a picture is shown.", "action": "Fold near-duplicates",
+                    "url": page.url(root, grouping=replace(asked, collapse=None))})
+    if info.get("books"):
+        out.append({"text": "Results from one book are grouped.", "action": "Show each result",
+                    "url": page.url(root, grouping=replace(asked, group_books=False))})
+    elif state.has_book_field():
+        out.append({"text": "", "action": "Group results by book",
+                    "url": page.url(root, grouping=replace(asked, group_books=True))})
+    return out
 
 
 def _source_href(meta: dict[str, Any]) -> str | None:
@@ -283,11 +319,18 @@ def search_page(request: Request) -> Response:
     try:
         if q:
             resp = svc.search_text(
-                require_query(q), k=params.k, offset=params.offset, filters=params.filters, mode=params.mode
+                require_query(q),
+                k=params.k,
+                offset=params.offset,
+                filters=params.filters,
+                mode=params.mode,
+                grouping=params.grouping,
             )
         elif like:
             ctx["like_item"] = item_json(state, like, root)
-            resp = svc.search_like(like, k=params.k, offset=params.offset, filters=params.filters)
+            resp = svc.search_like(
+                like, k=params.k, offset=params.offset, filters=params.filters, grouping=params.grouping
+            )
         else:
             data = state.uploads.get(str(upload))
             if data is None:
@@ -296,7 +339,9 @@ def search_page(request: Request) -> Response:
                     "never saved); upload it again"
                 )
             ctx["upload_preview"] = f"{root}/search/upload/{upload}"
-            resp = svc.search_image(data, k=params.k, offset=params.offset, filters=params.filters)
+            resp = svc.search_image(
+                data, k=params.k, offset=params.offset, filters=params.filters, grouping=params.grouping
+            )
     except IllustraError as exc:
         ctx.update(_error_context(exc, ctx))
         return _render(request, "results.html" if partial else "search.html", ctx, exc.http_status)
@@ -339,7 +384,7 @@ async def upload_page(request: Request) -> Response:
             raise BadInput("choose a picture to search with")
         data = form.image if form.image is not None else await fetch_image_url(str(url), cfg=state.settings)
         resp = await run_in_threadpool(
-            state.service.search_image, data, k=params.k, offset=0, filters=params.filters
+            state.service.search_image, data, k=params.k, offset=0, filters=params.filters, grouping=params.grouping
         )
         token = state.uploads.put(await run_in_threadpool(_bounded_copy, state, data))
     except IllustraError as exc:
@@ -398,6 +443,8 @@ def item_page(request: Request, item_id: str) -> Response:
             ctx["similar"] = [hit_json(h, root, state.collection) for h in similar.results]
         except IllustraError as exc:
             ctx["similar_error"] = exc.message
+    if state.service.grouper.duplicates.current() is not None:
+        ctx.update(_duplicates_context(request, state, item_id, item["page_url"], root))
     if "book_url" in item:
         raw = request.query_params.get("book_offset", "0")
         offset = int(raw) if raw.isdigit() and int(raw) <= MAX_OFFSET else 0
@@ -409,6 +456,23 @@ def item_page(request: Request, item_id: str) -> Response:
         if offset:
             ctx["book_prev_url"] = f"{base}?book_offset={max(0, offset - BOOK_ON_ITEM_PAGE)}#book"
     return _render(request, "item.html", ctx)
+
+
+def _duplicates_context(
+    request: Request, state: AppState, item_id: str, base: str, root: str
+) -> dict[str, Any]:
+    """Where the item's picture appears again (near-duplicates found by ``illustra duplicates``)."""
+    from .duplicate_routes import duplicates_json
+
+    raw = request.query_params.get("dup_offset", "0")
+    offset = int(raw) if raw.isdigit() and int(raw) <= MAX_OFFSET else 0
+    dups = duplicates_json(state, item_id, DUPLICATES_ON_ITEM_PAGE, offset, root)
+    out: dict[str, Any] = {"duplicates": dups}
+    if dups["has_more"]:
+        out["dup_more_url"] = f"{base}?dup_offset={offset + DUPLICATES_ON_ITEM_PAGE}#reuse"
+    if offset:
+        out["dup_prev_url"] = f"{base}?dup_offset={max(0, offset - DUPLICATES_ON_ITEM_PAGE)}#reuse"
+    return out
 
 
 @router.get("/about")

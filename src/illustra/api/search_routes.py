@@ -93,7 +93,7 @@ def api_search(
     params, _ = parse_search_params(request.query_params.multi_items(), state.service.filterable_fields)
     text = require_query(params.q)
     resp = state.service.search_text(
-        text, k=params.k, offset=params.offset, filters=params.filters, mode=params.mode
+        text, k=params.k, offset=params.offset, filters=params.filters, mode=params.mode, grouping=params.grouping
     )
     response.headers["Server-Timing"] = _timing(started)
     return search_json(resp, root_path(request), state.collection)
@@ -150,7 +150,12 @@ async def api_search_image(request: Request, response: Response) -> dict[str, An
     data = form.image if form.image is not None else await fetch_image_url(str(url), cfg=state.settings)
     started = time.perf_counter()
     resp = await run_in_threadpool(
-        state.service.search_image, data, k=params.k, offset=params.offset, filters=params.filters
+        state.service.search_image,
+        data,
+        k=params.k,
+        offset=params.offset,
+        filters=params.filters,
+        grouping=params.grouping,
     )
     response.headers["Server-Timing"] = _timing(started)
     return search_json(resp, root_path(request), state.collection)

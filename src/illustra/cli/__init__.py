@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "card",
     "audit",
     "feedback",
+    "duplicates_cmd",
 ]
 
 

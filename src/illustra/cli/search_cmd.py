@@ -32,6 +32,10 @@ def _field_filters(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--include-undated", is_flag=True, help="With --year-from/--year-to: keep items whose date is unknown.")
 @click.option("--mode", type=click.Choice(MODE_NAMES, case_sensitive=False), default=None,
               help="What to match: the pictures, the catalogue text, or both (default: hybrid when the collection has text).")
+@click.option("--no-collapse", is_flag=True,
+              help="Show near-duplicates as results of their own (by default each is folded into its best match).")
+@click.option("--group-books/--no-group-books", default=None,
+              help="Fold results from one book into its best one (default: on for the text and hybrid modes).")
 @model_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 def search_cmd(
@@ -47,12 +51,15 @@ def search_cmd(
     title_contains: str | None,
     include_undated: bool,
     mode: str | None,
+    no_collapse: bool,
+    group_books: bool | None,
     model: str | None,
     as_json: bool,
 ) -> None:
     """Search a collection: QUERY text, --image FILE, or --like ID."""
     from ..errors import BadInput
     from ..search import SearchService
+    from ..search.collapse import GroupingRequest
     from ..search.filters import Filters
     from ..search.hybrid import explain_line
     from ..search.shape import response_json
@@ -62,13 +69,14 @@ def search_cmd(
         raise BadInput("give exactly one of: a text QUERY, --image FILE, or --like ID")
     filters = Filters(year_from=year_from, year_to=year_to, fields=_field_filters(where),
                       title_contains=title_contains, include_undated=include_undated)
+    grouping = GroupingRequest(collapse=False if no_collapse else None, group_books=group_books)
     svc = SearchService(collection_dir, model)
     if query:
-        resp = svc.search_text(query, k=k, offset=offset, filters=filters, mode=mode)
+        resp = svc.search_text(query, k=k, offset=offset, filters=filters, mode=mode, grouping=grouping)
     elif image_path:
-        resp = svc.search_image(image_path, k=k, offset=offset, filters=filters)
+        resp = svc.search_image(image_path, k=k, offset=offset, filters=filters, grouping=grouping)
     else:
-        resp = svc.search_like(str(like_id), k=k, offset=offset, filters=filters)
+        resp = svc.search_like(str(like_id), k=k, offset=offset, filters=filters, grouping=grouping)
     for n in resp.notices:
         notice(n)
     if as_json:
@@ -87,6 +95,10 @@ def search_cmd(
         click.echo(f"{h.rank:>4}  {h.score:6.3f}  {year!s:>4}  {h.id[:40]:<40}  {title[:70]}")
         if resp.mode is not Mode.VISUAL and h.explain:
             click.echo(f"{'':>14}why: {explain_line(h.explain)}")
+        if h.similar_count or h.same_book_count:
+            folded = [f"+{h.similar_count} similar" if h.similar_count else "",
+                      f"+{h.same_book_count} more from this book" if h.same_book_count else ""]
+            click.echo(f"{'':>14}{', '.join(x for x in folded if x)}")
 
 
 commands = [search_cmd]

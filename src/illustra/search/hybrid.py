@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import BadInput
 from . import fusion
+from .collapse import GroupingRequest, grouped_hits, incomplete_notice
 from .filters import Filters
 from .limits import Mode, check_query
 from .types import SearchResponse
@@ -47,7 +48,13 @@ def _r(x: float | None) -> float | None:
 
 
 def respond_text_modes(
-    svc: SearchService, query: str, mode: Mode, k: int, offset: int, filters: Filters | None
+    svc: SearchService,
+    query: str,
+    mode: Mode,
+    k: int,
+    offset: int,
+    filters: Filters | None,
+    grouping: GroupingRequest | None = None,
 ) -> SearchResponse:
     q = check_query(query)
     f = filters or Filters()
@@ -65,31 +72,50 @@ def respond_text_modes(
     text_qvec = qvec if (qvec is not None and ti.semantic_model == svc.model) else None
     if ti.semantic_enabled and text_qvec is None:
         text_qvec = ti.embed_query(q)
-    t_scores, t_rows, t_details = ti.rank(q, depth, mask, query_vec=text_qvec)
-
-    if mode is Mode.TEXT:
-        fused = [
-            fusion.Fused(int(r), float(s), {"text": i + 1})
-            for i, (r, s) in enumerate(zip(t_rows.tolist(), t_scores.tolist(), strict=True))
-        ]
-        v_rank: dict[int, int] = {}
-        weights = {"text": 1.0}
-    else:
+    def ranked(depth: int) -> tuple[list[fusion.Fused], np.ndarray, np.ndarray, dict[int, Any], dict[int, int]]:
+        t_scores, t_rows, t_details = ti.rank(q, depth, mask, query_vec=text_qvec)
+        if mode is Mode.TEXT:
+            fused = [
+                fusion.Fused(int(r), float(s), {"text": i + 1})
+                for i, (r, s) in enumerate(zip(t_rows.tolist(), t_scores.tolist(), strict=True))
+            ]
+            return fused, t_scores, t_rows, t_details, {}
         assert qvec is not None
         v_scores, v_rows = svc.rank_within(qvec, depth, scope)
-        weights = dict(svc.settings.hybrid_weights)
         fused = fusion.fuse(
             svc.settings.hybrid_fusion,
             {"visual": (v_rows.tolist(), v_scores.tolist()), "text": (t_rows.tolist(), t_scores.tolist())},
             weights,
             svc.settings.rrf_k,
         )
-        v_rank = {int(r): i + 1 for i, r in enumerate(v_rows.tolist())}
+        return fused, t_scores, t_rows, t_details, {int(r): i + 1 for i, r in enumerate(v_rows.tolist())}
 
-    has_more = len(fused) > offset + k
-    page = fused[offset : offset + k]
-    rows = [int(p.item) for p in page]
-    hits = svc.hits(rows, [p.score for p in page], offset)
+    weights = {"text": 1.0} if mode is Mode.TEXT else dict(svc.settings.hybrid_weights)
+    plan = svc.grouper.resolve(grouping, text_match=True)
+    info: dict[str, Any] | None = None
+    if plan.active:
+        # The grouped list is cut from the fused list at the depth it last read.
+        last: dict[int, Any] = {}
+
+        def fused_ranking(d: int) -> tuple[list[float], list[int]]:
+            last[0] = ranked(d)
+            return [p.score for p in last[0][0]], [int(p.item) for p in last[0][0]]
+
+        grouped = svc.grouper.page(fused_ranking, offset, k, plan, start_depth=depth)
+        fused, t_scores, t_rows, t_details, v_rank = last[0]
+        by_row = {int(p.item): p for p in fused}
+        hits = grouped_hits(grouped, offset, svc.hits)
+        page = [by_row[h.row] for h in hits]
+        has_more, info = grouped.has_more, grouped.info
+        for h in hits:  # folded results: where the fused ranking put them
+            for x in [*(h.similar or ()), *(h.same_book or ())]:
+                x.explain = {"mode": str(mode), "fused_score": _r(x.score), "fused_rank": x.rank}
+    else:
+        fused, t_scores, t_rows, t_details, v_rank = ranked(depth)
+        has_more = len(fused) > offset + k
+        page = fused[offset : offset + k]
+        hits = svc.hits([int(p.item) for p in page], [p.score for p in page], offset)
+    rows = [h.row for h in hits]
 
     t_score = dict(zip(t_rows.tolist(), t_scores.tolist(), strict=True))
     t_rank = {int(r): i + 1 for i, r in enumerate(t_rows.tolist())}
@@ -130,7 +156,11 @@ def respond_text_modes(
         filters=f.describe(),
         has_more=has_more,
         undated_excluded=undated,
+        grouping=info,
     )
+    note = incomplete_notice(info) if info else None
+    if note:
+        resp.notices.append(note)
     if ti.stale:
         resp.notices.append(
             "the catalogue text index is older than the collection's items or text fields; "

@@ -10,11 +10,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ..errors import BadInput
+from .collapse import GroupingRequest
 from .filters import Filters
 from .limits import MAX_K, MAX_OFFSET, MAX_QUERY_CHARS, MAX_VALUE_CHARS, Mode, check_query, parse_mode
 
 # Parameters with a meaning of their own; any other name must be a filterable field.
-SEARCH_PARAMS = ("q", "k", "offset", "mode", "year_from", "year_to", "year", "title_contains", "include_undated")
+SEARCH_PARAMS = (
+    "q", "k", "offset", "mode", "year_from", "year_to", "year", "title_contains", "include_undated",
+    "collapse", "group_books",
+)
 # What each parameter is called in messages shown to readers.
 PARAM_LABELS = {
     "q": "the query",
@@ -26,6 +30,8 @@ PARAM_LABELS = {
     "year_to": "the last year",
     "title_contains": "the title filter",
     "include_undated": "include undated items",
+    "collapse": "collapse near-duplicates",
+    "group_books": "group results by book",
 }
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off"}
@@ -48,6 +54,8 @@ class SearchParams:
     offset: int = 0
     mode: str | None = None
     filters: Filters = field(default_factory=Filters)
+    # Near-duplicates folded into one result, results grouped by book (None: the defaults).
+    grouping: GroupingRequest = field(default_factory=GroupingRequest)
     # Parameters the caller allowed beyond the search ones (e.g. the page's ``like``), by name.
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -156,6 +164,10 @@ def parse_search_params(
         )
     if "include_undated" in seen:
         f.include_undated = _bool("include_undated", seen["include_undated"])
+    p.grouping = GroupingRequest(
+        collapse=_bool("collapse", seen["collapse"]) if "collapse" in seen else None,
+        group_books=_bool("group_books", seen["group_books"]) if "group_books" in seen else None,
+    )
     if seen.get("title_contains", "").strip():
         f.title_contains = seen["title_contains"].strip()
     for name in filterable:

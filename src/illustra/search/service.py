@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -22,6 +23,7 @@ from ..guardrails import Guardrails
 from ..settings import Settings, current
 from ..vector_backend import VectorBackend, load_backend
 from .catalogue import TextIndex, load_text_index
+from .collapse import Grouper, GroupingRequest, grouped_hits, incomplete_notice
 from .filters import NOT_FILTERABLE, FilterEngine, Filters
 from .hybrid import respond_text_modes
 from .limits import Mode, check_paging, check_query, parse_mode, short_id
@@ -59,6 +61,8 @@ class SearchService:
         table = self.collection.dataset.data
         table = getattr(table, "table", table)
         self.filter_engine = FilterEngine(table, self.filterable_fields)
+        # Near-duplicate clusters and books that rankings are grouped by (collapse.py).
+        self.grouper = Grouper(self.collection, self.filter_engine.table)
         self.guardrails = Guardrails(
             self.collection.root, self.settings.guardrails if guardrails is None else guardrails, self.settings
         )
@@ -170,15 +174,18 @@ class SearchService:
         offset: int = 0,
         filters: Filters | None = None,
         mode: Mode | str | None = None,
+        grouping: GroupingRequest | None = None,
     ) -> SearchResponse:
         check_paging(k, offset)
         query = check_query(query)
         notices = self.guardrails.check_text(query)
         mode, mode_notice = self.resolve_mode(mode)
         if mode is Mode.VISUAL:
-            resp = self._respond(self.embed_text(query), k, offset, filters, kind="text", query=query)
+            resp = self._respond(
+                self.embed_text(query), k, offset, filters, kind="text", query=query, grouping=grouping
+            )
         else:
-            resp = respond_text_modes(self, query, mode, k, offset, filters)
+            resp = respond_text_modes(self, query, mode, k, offset, filters, grouping)
         resp.notices = notices + ([mode_notice] if mode_notice else []) + resp.notices
         return resp
 
@@ -208,7 +215,12 @@ class SearchService:
         return mode, None
 
     def search_image(
-        self, image: Image.Image | bytes | str | Path, k: int = 10, offset: int = 0, filters: Filters | None = None
+        self,
+        image: Image.Image | bytes | str | Path,
+        k: int = 10,
+        offset: int = 0,
+        filters: Filters | None = None,
+        grouping: GroupingRequest | None = None,
     ) -> SearchResponse:
         check_paging(k, offset)
         im = self.query_image(image)
@@ -216,10 +228,15 @@ class SearchService:
         space, index = self.picture_space()
         encoder = self.encoder if space == self.model else load_encoder(space, fallback=False)
         vec = encoder.embed_images([im])[0]
-        return self._respond(vec, k, offset, filters, kind="image", index=index, space=space)
+        return self._respond(vec, k, offset, filters, kind="image", index=index, space=space, grouping=grouping)
 
     def search_like(
-        self, item_id: str, k: int = 10, offset: int = 0, filters: Filters | None = None
+        self,
+        item_id: str,
+        k: int = 10,
+        offset: int = 0,
+        filters: Filters | None = None,
+        grouping: GroupingRequest | None = None,
     ) -> SearchResponse:
         """"More like this": the item's stored vector is the query; the item itself is left out."""
         check_paging(k, offset)
@@ -231,7 +248,9 @@ class SearchService:
                 f"item {short_id(item_id)!r} has no image embedding (no image, or it could not be decoded)"
             )
         f = (filters or Filters()).excluding({item_id})
-        return self._respond(vec, k, offset, f, kind="like", query=item_id, index=index, space=space)
+        return self._respond(
+            vec, k, offset, f, kind="like", query=item_id, index=index, space=space, grouping=grouping
+        )
 
     def vector_ranking(
         self, vec: np.ndarray, n: int, filters: Filters | None, index: VectorBackend | None = None
@@ -286,20 +305,28 @@ class SearchService:
         query: str | None = None,
         index: VectorBackend | None = None,
         space: str | None = None,
+        grouping: GroupingRequest | None = None,
     ) -> SearchResponse:
         f = filters or Filters()
         # The scope, not a mask: the backend ranks within it (a local mask is computed only if needed).
         mask = self.scope(f)
         undated = mask.undated()
-        scores, rows = self.rank_within(vec, offset + k + 1, mask, index)
-        has_more = len(rows) > offset + k
-        scores, rows = scores[offset : offset + k], rows[offset : offset + k]
-        hits = self.hits(rows.tolist(), scores.tolist(), offset)
-        for h in hits:
+        plan = self.grouper.resolve(grouping, text_match=False)
+        info: dict[str, Any] | None = None
+        if plan.active:
+            page = self.grouper.page(lambda depth: self.rank_within(vec, depth, mask, index), offset, k, plan)
+            hits = grouped_hits(page, offset, self.hits)
+            has_more, info = page.has_more, page.info
+        else:
+            scores, rows = self.rank_within(vec, offset + k + 1, mask, index)
+            has_more = len(rows) > offset + k
+            scores, rows = scores[offset : offset + k], rows[offset : offset + k]
+            hits = self.hits(rows.tolist(), scores.tolist(), offset)
+        for h in [x for hit in hits for x in (hit, *(hit.similar or ()), *(hit.same_book or ()))]:
             h.explain = {"visual_score": round(float(h.score), 6)}
             if space and space != self.model:
                 h.explain["space"] = space
-        return SearchResponse(
+        resp = SearchResponse(
             results=hits,
             kind=kind,
             model=self.model,
@@ -309,7 +336,12 @@ class SearchService:
             filters=f.describe(),
             has_more=has_more,
             undated_excluded=undated,
+            grouping=info,
         )
+        note = incomplete_notice(info) if info else None
+        if note:
+            resp.notices.append(note)
+        return resp
 
     def hits(self, rows: list[int], scores: list[float], offset: int = 0) -> list[Hit]:
         metas = self.collection.metadata_many(rows)

@@ -46,6 +46,18 @@ def hit_json(hit: Hit, collection: Collection | None = None, links: Links | None
         out["has_image"] = collection.has_image(hit.row)
     if links is not None:
         out.update(links(hit.id))
+    # A grouped search (collapse.py): results folded into this one, the first few of each kind.
+    if hit.similar is not None:
+        out["similar"] = {
+            "count": hit.similar_count,
+            "results": [hit_json(h, collection, links) for h in hit.similar],
+        }
+    if hit.same_book is not None:
+        out["more_from_book"] = {
+            "count": hit.same_book_count,
+            "book_identifier": hit.metadata.get("book_identifier"),
+            "results": [hit_json(h, collection, links) for h in hit.same_book],
+        }
     return out
 
 
@@ -63,5 +75,6 @@ def response_json(
         "has_more": resp.has_more,
         "undated_excluded": resp.undated_excluded,
         "notices": list(resp.notices),
+        "grouping": resp.grouping,
         "results": [hit_json(h, collection, links) for h in resp.results],
     }

@@ -16,6 +16,12 @@ class Hit:
     metadata: dict[str, Any]
     row: int = -1
     explain: dict[str, Any] = field(default_factory=dict)
+    # Grouped searches (collapse.py): the first results folded into this one as near-copies and
+    # as others from its book (None: the search was not grouped), and how many were folded.
+    similar: list[Hit] | None = None
+    similar_count: int = 0
+    same_book: list[Hit] | None = None
+    same_book_count: int = 0
 
 
 @dataclass
@@ -32,3 +38,5 @@ class SearchResponse:
     has_more: bool = False
     # Items a year filter left out because their date is unknown (None: no year filter).
     undated_excluded: int | None = None
+    # How the ranking was grouped (collapse.py); None when it was not.
+    grouping: dict[str, Any] | None = None
