@@ -161,6 +161,10 @@ def create_app(
     # item route.
     for r in [report_routes.router, duplicate_routes.router, *routers]:
         app.include_router(r)
+    from . import export_routes, facet_routes, library_pages
+
+    for r in (facet_routes.router, export_routes.router, library_pages.router):  # facets, exports, my library
+        app.include_router(r)
     app.include_router(search_routes.router)
     app.include_router(item_routes.router)
     app.include_router(pages.router)

@@ -20,10 +20,12 @@ from starlette.responses import Response
 
 from .. import images, settings
 from ..errors import BadInput, IllustraError, ItemNotFound, Refused
+from ..facets.linked import split_link_params
 from ..search import SearchResponse
 from ..search.collapse import GroupingRequest
 from ..search.limits import MAX_OFFSET, Mode
 from ..search.query import BadParam, SearchParams, parse_search_params, require_query
+from . import page_links
 from .responses import book_json, collection_json, hit_json, item_json
 from .state import AppState, get_state
 from .uploads import fetch_image_url, read_upload_form
@@ -98,8 +100,11 @@ class PageState:
     def __init__(self, params: SearchParams, q: str | None, like: str | None, upload: str | None) -> None:
         self.params = params
         self.q, self.like, self.upload = q, like, upload
+        self.linked: list[tuple[str, str]] = []  # a picture's vector, facets or marked examples
 
     def source_items(self) -> list[tuple[str, str]]:
+        if self.linked:
+            return ([("q", self.q)] if self.q else []) + self.linked
         if self.q:
             items = [("q", self.q)]
             if self.params.mode:
@@ -292,6 +297,7 @@ def search_page(request: Request) -> Response:
     items = list(request.query_params.multi_items())
     partial = any(n == "partial" for n, _ in items)
     try:
+        items, link = split_link_params(items)
         params, ignored = parse_search_params(
             items,
             state.service.filterable_fields,
@@ -309,15 +315,30 @@ def search_page(request: Request) -> Response:
     q = (params.q or "").strip() or None
     like = None if q else params.extra.get("like")
     upload = None if (q or like) else params.extra.get("upload")
+    try:
+        linked = page_links.linked_search(link, q)
+    except BadInput as exc:
+        ctx.update(_typed_form_context(items, list(state.service.filterable_fields), root))
+        ctx.update(_error_context(exc, ctx))
+        return _render(request, "results.html" if partial else "search.html", ctx, 422)
+    if linked is not None:
+        like = upload = None
     page = PageState(params, q, like, upload)
+    page.linked = page_links.link_items(link) if linked is not None else []
     ctx.update(_form_context(params, page, root))
+    ctx["form"]["linked"] = page.linked
+    ctx["saved_facets"] = page_links.saved_facets(state)
     if ignored:
         ctx["page_notices"] = [f"ignored unknown parameter(s): {', '.join(sorted(set(ignored)))[:200]}"]
-    if not (q or like or upload):
+    ctx["page_notices"] = ctx.get("page_notices", []) + page_links.notices(link, state)
+    if not (q or like or upload or linked):
         return _render(request, "search.html", ctx)
     svc = state.service
     try:
-        if q:
+        if linked is not None:
+            resp = page_links.run_linked(state, linked, params, q)
+            ctx["linked"] = page_links.banner(linked, resp)
+        elif q:
             resp = svc.search_text(
                 require_query(q),
                 k=params.k,
@@ -346,6 +367,7 @@ def search_page(request: Request) -> Response:
         ctx.update(_error_context(exc, ctx))
         return _render(request, "results.html" if partial else "search.html", ctx, exc.http_status)
     ctx.update(_results_context(request, state, resp, page))
+    ctx.update(page_links.citation_context(root, resp, state))
     ctx["is_upload"] = bool(upload)
     return _render(request, "results.html" if partial else "search.html", ctx)
 
@@ -396,6 +418,7 @@ async def upload_page(request: Request) -> Response:
     page = PageState(params, None, None, token)
     ctx.update(_form_context(params, page, root))
     ctx.update(_results_context(request, state, resp, page))
+    ctx.update(page_links.citation_context(root, resp, state))
     ctx.update(is_upload=True, upload_preview=f"{root}/search/upload/{token}")
     return _render(request, "search.html", ctx)
 

@@ -33,7 +33,10 @@ def hit_json(hit: Hit, root: str = "", collection: Collection | None = None) -> 
 
 
 def search_json(resp: SearchResponse, root: str = "", collection: Collection | None = None) -> dict[str, Any]:
-    return shape.response_json(resp, collection, links_for(root))
+    out = shape.response_json(resp, collection, links_for(root))
+    if out.get("permalink"):
+        out["permalink"] = root + out["permalink"]
+    return out
 
 
 def row_of(state: AppState, item_id: str) -> int:

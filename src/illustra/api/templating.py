@@ -102,6 +102,10 @@ def match_reason(explain: dict[str, Any] | None, kind: str | None) -> Markup:
         return Markup("Looks like the chosen picture")
     if kind == "image":
         return Markup("Looks like your picture")
+    if kind == "facet":
+        return Markup("Rated likely by the facet")
+    if kind == "examples":
+        return Markup("Looks like your marked examples")
     ex = explain or {}
     if "mode" not in ex:  # pictures only
         return Markup("Matched the picture")

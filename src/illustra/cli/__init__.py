@@ -27,6 +27,8 @@ COMMAND_MODULES = [
     "card",
     "audit",
     "feedback",
+    "facet_cmd",
+    "export_cmd",
     "duplicates_cmd",
 ]
 

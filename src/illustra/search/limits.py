@@ -11,6 +11,11 @@ MAX_OFFSET = 10_000  # deepest page start
 MAX_QUERY_CHARS = 1000  # a text query, after stripping
 MAX_VALUE_CHARS = 300  # one filter value
 MAX_ID_ECHO = 80  # an id quoted back in an error message is cut to this many characters
+MAX_EXAMPLES = 1000  # marked examples (positive and negative together) of one facet or quick search
+MAX_EXPORT_ITEMS = 10_000  # items in one export (CSV or IIIF manifest)
+MAX_FACET_NAME_CHARS = 64  # a saved facet's name
+MAX_COMBINED_FACETS = 8  # facets multiplied together in one search
+MAX_DEFINITION_CHARS = 6000  # a facet definition encoded into a link (fits every common server's URL limit)
 
 
 class Mode(StrEnum):

@@ -27,6 +27,7 @@ from .collapse import Grouper, GroupingRequest, grouped_hits, incomplete_notice
 from .filters import NOT_FILTERABLE, FilterEngine, Filters
 from .hybrid import respond_text_modes
 from .limits import Mode, check_paging, check_query, parse_mode, short_id
+from .permalink import encode_vector
 from .scope import Scope
 from .types import Hit, SearchResponse
 
@@ -225,10 +226,25 @@ class SearchService:
         check_paging(k, offset)
         im = self.query_image(image)
         self.guardrails.check_upload(im)
-        space, index = self.picture_space()
+        space, _ = self.picture_space()
         encoder = self.encoder if space == self.model else load_encoder(space, fallback=False)
-        vec = encoder.embed_images([im])[0]
-        return self._respond(vec, k, offset, filters, kind="image", index=index, space=space, grouping=grouping)
+        return self.search_vector(encoder.embed_images([im])[0], k, offset, filters, grouping)
+
+    def search_vector(
+        self,
+        vec: np.ndarray,
+        k: int = 10,
+        offset: int = 0,
+        filters: Filters | None = None,
+        grouping: GroupingRequest | None = None,
+    ) -> SearchResponse:
+        """A search by picture from its vector in the picture space (a permalink holds it)."""
+        check_paging(k, offset)
+        space, index = self.picture_space()
+        resp = self._respond(vec, k, offset, filters, kind="image", index=index, space=space, grouping=grouping)
+        link = encode_vector(vec)
+        resp.source = [("vec", link)] if link else None
+        return resp
 
     def search_like(
         self,

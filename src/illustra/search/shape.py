@@ -77,4 +77,12 @@ def response_json(
         "notices": list(resp.notices),
         "grouping": resp.grouping,
         "results": [hit_json(h, collection, links) for h in resp.results],
+        **(_citation(resp, collection) if collection is not None else {}),
     }
+
+
+def _citation(resp: SearchResponse, collection: Collection) -> dict[str, Any]:
+    """The permalink (root-relative) and the build of the indexes the search ran on."""
+    from .permalink import build_stamp, link_path
+
+    return {"permalink": link_path(resp, collection), "index_built": build_stamp(collection, resp.model)}

@@ -40,3 +40,6 @@ class SearchResponse:
     undated_excluded: int | None = None
     # How the ranking was grouped (collapse.py); None when it was not.
     grouping: dict[str, Any] | None = None
+    # Link parameters naming the query when ``kind`` and ``query`` cannot (a picture's vector,
+    # facets); see permalink.py.
+    source: list[tuple[str, str]] | None = None
