@@ -117,3 +117,12 @@ class BackendUnavailable(IllustraError):
     code = "backend_unavailable"
     exit_code = 9
     http_status = 503
+
+
+class EngineUnavailable(IllustraError):
+    """The embedding engine asked for cannot be used: Ray not installed, or a Ray cluster that
+    cannot be reached."""
+
+    code = "engine_unavailable"
+    exit_code = 9
+    http_status = 503

@@ -196,6 +196,7 @@ class EmbedOptions:
     batch_size: int | None = None
     workers: int | None = None
     chunk_rows: int | None = None
+    ray: Any = None  # an embed_ray.RayEngine: embed on Ray instead of in this process
 
 
 class EmbedStage:
@@ -369,6 +370,17 @@ def _embedding_check(collection: Path, model: str) -> Check:
 def _embed(collection: Path, encoder: Any, options: EmbedOptions, progress: bool) -> Any:
     from .embed import embed_collection
 
+    if options.ray is not None:
+        from .embed_ray import embed_collection_ray
+
+        return embed_collection_ray(
+            Collection(collection),
+            encoder,
+            options.ray,
+            batch_size=options.batch_size,
+            chunk_rows=options.chunk_rows,
+            progress=progress,
+        )
     return embed_collection(
         Collection(collection),
         encoder,

@@ -26,7 +26,13 @@ from .common import collection_option, echo_json, notice
     default=None,
     help="Images per model call [setting batch_size].",
 )
-@click.option("--workers", type=click.IntRange(min=1), default=None, help="Decode threads [setting workers].")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Decode threads [setting workers]; with --engine ray, encoder actors "
+    "[default: one per --gpus-per-worker GPUs of the cluster, else 1].",
+)
 @click.option(
     "--chunk-rows",
     type=click.IntRange(min=1),
@@ -34,6 +40,26 @@ from .common import collection_option, echo_json, notice
     help="Rows per resumable chunk [setting embed_chunk_rows; 8192 source rows when importing vectors].",
 )
 @click.option("--no-progress", is_flag=True, help="Do not show the progress bar.")
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="Embed in this process, or as a Ray Data pipeline on a Ray cluster or a Ray instance "
+    "started here (pip install 'illustra[ray]').",
+)
+@click.option(
+    "--ray-address",
+    default=None,
+    help="With --engine ray: auto (the cluster this machine belongs to), ray://HOST:PORT (Ray Client) "
+    "or HOST:PORT [default: $RAY_ADDRESS, else a Ray instance started here].",
+)
+@click.option(
+    "--gpus-per-worker",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="With --engine ray: GPUs each encoder actor holds [default: 0].",
+)
 @click.option(
     "--similarity/--no-similarity",
     default=True,
@@ -84,6 +110,9 @@ def embed_cmd(
     workers: int | None,
     chunk_rows: int | None,
     no_progress: bool,
+    engine: str,
+    ray_address: str | None,
+    gpus_per_worker: float | None,
     similarity: bool,
     from_parquet: tuple[str, ...],
     from_dataset: str | None,
@@ -108,6 +137,10 @@ def embed_cmd(
 
     from ..collection import Collection
 
+    if engine != "ray" and (ray_address or gpus_per_worker is not None):
+        raise BadInput("--ray-address and --gpus-per-worker only apply with --engine ray")
+    if engine == "ray" and (from_parquet or from_dataset):
+        raise BadInput("--engine ray embeds pictures; importing vectors needs no engine")
     if from_parquet or from_dataset:
         _import(
             collection_dir,
@@ -140,12 +173,23 @@ def embed_cmd(
     from ..pipeline import CompanionStage, EmbedOptions, EmbedStage, Pipeline, Stage
 
     Collection(collection_dir)  # a missing collection is a one-line error before any model loads
-    embed = EmbedStage(model, EmbedOptions(batch_size, workers, chunk_rows), notify=notice)
-    embed.encoder()
-    stages: list[Stage] = [embed]
-    if similarity and CompanionStage(embed).companion():
-        stages.append(CompanionStage(embed))
-    run = Pipeline(stages).run(Path(collection_dir), progress=not no_progress, force=True)
+    ray_engine = None
+    if engine == "ray":
+        from ..embed_ray import RayEngine
+
+        ray_engine = RayEngine(ray_address, workers, gpus_per_worker or 0.0)
+    try:
+        if ray_engine is not None:
+            ray_engine.check()  # Ray installed and the cluster answering, before any model loads
+        embed = EmbedStage(model, EmbedOptions(batch_size, workers, chunk_rows, ray_engine), notify=notice)
+        embed.encoder()
+        stages: list[Stage] = [embed]
+        if similarity and CompanionStage(embed).companion():
+            stages.append(CompanionStage(embed))
+        run = Pipeline(stages).run(Path(collection_dir), progress=not no_progress, force=True)
+    finally:
+        if ray_engine is not None:
+            ray_engine.close()  # one Ray session serves the model and its companion
     summaries = [s.result for s in run.stages]
     if as_json:
         docs = [s.as_dict() for s in summaries]

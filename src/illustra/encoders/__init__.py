@@ -6,6 +6,7 @@ CLIP-family model id or local directory. Tests register fakes the same way (see 
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 
@@ -17,6 +18,7 @@ __all__ = [
     "Encoder",
     "l2_normalise",
     "model_slug",
+    "encoder_factory",
     "load_encoder",
     "register_encoder",
     "resolve_model_name",
@@ -64,6 +66,15 @@ def similarity_model_of(model: str | Encoder) -> str | None:
 
 def resolve_model_name(spec: str | None) -> str:
     return spec or str(settings.get("model"))
+
+
+def encoder_factory(name: str) -> Callable[[], Encoder]:
+    """A picklable callable that loads the encoder ``name`` in another process (a Ray actor): its
+    registered factory, else the CLIP-family loader (never the ``lite`` fallback: a worker that
+    cannot load the model must say so, not embed with another one)."""
+    if name in _FACTORIES:
+        return _FACTORIES[name]
+    return functools.partial(load_encoder, name, fallback=False)
 
 
 def load_encoder(spec: str | None = None, *, fallback: bool = True, notify: Callable[[str], None] | None = None) -> Encoder:

@@ -1,0 +1,575 @@
+"""The Ray Data engine of ``illustra embed --engine ray``: the local engine's embedding, on a Ray
+cluster or on a Ray instance started on this machine.
+
+The rows still to embed (``embed.plan_embedding``, the same fixed grid of chunks) flow through one
+Ray Data pipeline:
+
+* **decode tasks** (CPU): each reads its rows from the collection's Arrow data (memory-mapped, so
+  every node needs the collection at the same path), decodes them with the one safe decoder
+  (``embed._Reader``: ``images.decode`` with the same pixel budget and the same settings as the
+  driver) and runs the encoder's preprocessing where it has a weight-free ``image_preparer``;
+* **an actor pool** holding the encoder (``map_batches`` with a callable class, ``num_gpus`` per
+  actor): it embeds the decoded images and sorts out inputs the model rejects;
+* **the driver** collects the vectors and writes a chunk with ``EmbeddingStore.write_chunk`` (the
+  same atomic chunks as the local engine) once every row of that chunk is back.
+
+Exactly once: only the driver writes, a chunk is written whole or not at all, a row that comes back
+twice (a retried task) is kept once, and a rerun embeds only the rows no chunk holds. Ray restarts
+a killed actor and retries its batch, so a run survives losing a worker process; a killed driver
+leaves its finished chunks for the next run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import logging
+import os
+import re
+import socket
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+from PIL import Image
+
+from . import settings
+from .collection import Collection
+from .embed import (
+    DECODE_SCALE,
+    EmbedPlan,
+    EmbedSummary,
+    _Reader,
+    embed_or_isolate,
+    finish_embedding,
+    plan_embedding,
+)
+from .encoders import encoder_factory
+from .encoders.base import Encoder
+from .errors import BadInput, CollectionError, EngineUnavailable, IllustraError, ModelMismatch
+
+# A local instance stays small: the object store only holds batches in flight (decoded pictures of
+# a few hundred kB each), and Ray spills to disk beyond it rather than failing.
+LOCAL_OBJECT_STORE_BYTES = 512 * 2**20
+# Memory reserved per decode task: 64 megapixels (the default pixel budget) of RGB.
+DECODE_MEMORY_BYTES = 256 * 2**20
+# How long a cluster address may take to accept a connection before it counts as unreachable.
+CONNECT_TIMEOUT_S = 5.0
+# Rows per input block: decode tasks are this many batches at most, and a million rows make no
+# more than about this many blocks.
+_MAX_BLOCKS = 2000
+_DEFAULT_PORTS = {"ray": 10001, "": 6379}  # Ray Client server, GCS
+
+
+def require_ray() -> Any:
+    """The ``ray`` module with Ray Data, or one line saying how to install them."""
+    try:
+        ray = importlib.import_module("ray")
+        importlib.import_module("ray.data")
+    except ImportError as exc:
+        raise EngineUnavailable(
+            "the Ray engine needs Ray, which is not installed: pip install 'illustra[ray]'"
+        ) from exc
+    return ray
+
+
+def _host_port(address: str) -> tuple[str, int]:
+    parts = urlsplit(address if "://" in address else f"//{address}")
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+        raise BadInput(f"--ray-address takes auto, ray://HOST:PORT or HOST:PORT, not {address[:80]!r}")
+    try:
+        port = parts.port or _DEFAULT_PORTS[parts.scheme]
+    except ValueError as exc:
+        raise BadInput(f"--ray-address {address[:80]!r} has no valid port") from exc
+    return parts.hostname, port
+
+
+def check_address(address: str | None) -> None:
+    """Fail fast, in one line, on a cluster address nothing answers at (Ray itself waits for a
+    missing cluster for half a minute, or forever for a bare GCS address)."""
+    if address in (None, "", "auto", "local"):
+        return
+    host, port = _host_port(address)
+    try:
+        socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        raise EngineUnavailable(f"cannot reach the Ray cluster at {address}: {why}") from exc
+
+
+@dataclass
+class RayEngine:
+    """Where and how the Ray engine runs. The connection is made at first use (a run with nothing
+    to embed starts nothing) and closed by ``close()`` or the ``with`` block, if this object made
+    it. A process already connected to Ray (``ray.init`` called by the caller) keeps its own
+    connection, whatever ``address`` says."""
+
+    address: str | None = None  # None: $RAY_ADDRESS, else a local instance
+    workers: int | None = None  # encoder actors [default: one per gpus_per_worker GPUs, else 1]
+    gpus_per_worker: float = 0.0
+    local_cpus: int | None = None  # CPUs of a local instance [default: the cores available]
+
+    def __post_init__(self) -> None:
+        self._ray: Any = None
+        self._owned = False
+
+    def check(self) -> None:
+        """Ray installed and the cluster answering, before any model loads: a cluster address is
+        connected to now (a local instance is started only when there is work for it)."""
+        require_ray()
+        check_address(self.target)
+        if self.target not in (None, "local"):
+            self.connect()
+
+    @property
+    def target(self) -> str | None:
+        return self.address or os.environ.get("RAY_ADDRESS") or None
+
+    def connect(self) -> Any:
+        if self._ray is not None:
+            return self._ray
+        ray = require_ray()
+        check_address(self.target)
+        if not ray.is_initialized():
+            target = self.target
+            kwargs: dict[str, Any] = {
+                "include_dashboard": False,
+                "log_to_driver": False,  # worker output stays in Ray's log files
+                "logging_level": logging.ERROR,
+            }
+            if target in (None, "local"):
+                kwargs["num_cpus"] = self.local_cpus or _available_cores()
+                kwargs["object_store_memory"] = LOCAL_OBJECT_STORE_BYTES
+            else:
+                kwargs["address"] = target
+            try:
+                with _quiet():
+                    ray.init(**kwargs)
+            except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
+                if target == "auto":
+                    msg = (
+                        "no running Ray cluster found from this machine (start one with 'ray start --head' "
+                        "or give --ray-address ray://HOST:PORT)"
+                    )
+                elif target in (None, "local"):
+                    msg = f"cannot start a local Ray instance: {_first_line(exc)}"
+                else:
+                    msg = f"cannot connect to the Ray cluster at {target}: {_first_line(exc)}"
+                raise EngineUnavailable(msg) from exc
+            self._owned = True
+        self._ray = ray
+        return ray
+
+    def close(self) -> None:
+        if self._ray is not None and self._owned:
+            with _quiet():
+                self._ray.shutdown()
+        self._ray, self._owned = None, False
+
+    def __enter__(self) -> RayEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def actor_count(self, ray: Any) -> int:
+        if self.workers:
+            return int(self.workers)
+        if self.gpus_per_worker > 0:
+            return max(1, int(ray.cluster_resources().get("GPU", 0) // self.gpus_per_worker))
+        return 1
+
+
+def embed_collection_ray(
+    collection: Collection,
+    encoder: Encoder,
+    engine: RayEngine,
+    *,
+    batch_size: int | None = None,
+    chunk_rows: int | None = None,
+    progress: bool = True,
+) -> EmbedSummary:
+    """Embed the images of ``collection`` not yet embedded with ``encoder``, on Ray; see the
+    module docstring. ``encoder`` (loaded here) checks the stored embeddings and names the model
+    the actors load."""
+    batch_size = max(1, int(batch_size or settings.get("batch_size")))
+    chunk_rows = max(1, int(chunk_rows or settings.get("embed_chunk_rows")))
+    t0 = time.perf_counter()
+    plan = plan_embedding(collection, encoder, chunk_rows)
+    stats = {"embedded": 0, "skipped": 0, "no_image": 0}
+    facts = None
+    if plan.todo:
+        ray = engine.connect()
+        facts = _run(ray, engine, collection, encoder, plan, stats, batch_size, progress)
+    return finish_embedding(encoder, plan, stats, t0, facts)
+
+
+def _run(
+    ray: Any,
+    engine: RayEngine,
+    collection: Collection,
+    encoder: Encoder,
+    plan: EmbedPlan,
+    stats: dict[str, int],
+    batch_size: int,
+    progress: bool,
+) -> dict[str, Any] | None:
+    import pyarrow as pa
+    from tqdm import tqdm
+
+    todo = np.concatenate([rows for _, _, rows in plan.chunks]).astype(np.int64)
+    id_column = collection.dataset.data.column("id")
+    table = pa.table({"row": pa.array(todo), "id": id_column.take(pa.array(todo))})
+    per_block = batch_size * max(1, -(-len(todo) // (batch_size * _MAX_BLOCKS)))
+    blocks = [table.slice(i, per_block) for i in range(0, len(todo), per_block)]
+
+    preparer = encoder.image_preparer()
+    snapshot = settings.current()
+    ds = ray.data.from_arrow(blocks).map_batches(
+        _decode_batch,
+        fn_kwargs={
+            "root": str(collection.root),
+            "rows": plan.rows,
+            "max_side": max(64, int(encoder.image_side) * DECODE_SCALE),
+            "preparer": preparer,
+            "snapshot": snapshot,
+        },
+        batch_size=batch_size,
+        batch_format="pyarrow",
+        num_cpus=1,
+        # Room for the largest picture the pixel budget lets through before it is shrunk. Differing
+        # from the actors' resources, it also keeps decoding in tasks of its own: Ray Data would
+        # otherwise fuse the two stages and decode inside the encoder actors.
+        memory=DECODE_MEMORY_BYTES,
+    )
+    gpus = float(engine.gpus_per_worker or 0)
+    actor_args: dict[str, Any] = {"num_gpus": gpus} if gpus > 0 else {}
+    ds = ds.map_batches(
+        _Embedder,
+        fn_constructor_kwargs={
+            "factory": encoder_factory(encoder.name),
+            "prepared": preparer is not None,
+            "snapshot": snapshot,
+        },
+        batch_size=batch_size,
+        batch_format="pyarrow",
+        compute=ray.data.ActorPoolStrategy(size=engine.actor_count(ray)),
+        num_cpus=1,
+        # Ray Data restarts a killed actor and retries its batch (max_restarts=-1, max_task_retries=-1
+        # by default): the run goes on and the driver keeps each row once.
+        **actor_args,
+    )
+
+    chunk_starts = np.asarray([start for start, _, _ in plan.chunks], dtype=np.int64)
+    remaining = [len(rows) for _, _, rows in plan.chunks]
+    pending = np.zeros(plan.rows, dtype=bool)
+    pending[todo] = True
+    got_vecs: dict[int, dict[int, np.ndarray]] = {}
+    got_skips: dict[int, dict[int, str]] = {}
+    facts: dict[str, Any] | None = None
+    dim = int(encoder.dim)
+
+    def write(ci: int) -> None:
+        start, end, _ = plan.chunks[ci]
+        vecs = got_vecs.pop(ci, {})
+        skips = got_skips.pop(ci, {})
+        rows = np.asarray(sorted(vecs), dtype=np.int64)
+        vectors = np.stack([vecs[r] for r in rows.tolist()]) if len(rows) else np.zeros((0, dim), np.float32)
+        skipped = [(r, str(id_column[r].as_py()), skips[r]) for r in sorted(skips)]
+        plan.store.write_chunk(start, end, rows, vectors, skipped=skipped)
+
+    bar = tqdm(
+        total=plan.todo,
+        unit="img",
+        desc=f"embedding with {encoder.name} on Ray",
+        file=sys.stderr,
+        disable=not progress,
+        dynamic_ncols=True,
+        smoothing=0.05,
+    )
+    try:
+        with _quiet_data(ray), _without_ray_notices():
+            for batch in _batches(ds):
+                if facts is None:
+                    first = next((f for f in batch.column("facts").to_pylist() if f), None)
+                    facts = json.loads(first) if first else None
+                statuses = batch.column("status").to_pylist()
+                reasons = batch.column("reason").to_pylist()
+                vectors = batch.column("vector").to_pylist()
+                new = 0
+                for i, row in enumerate(batch.column("row").to_pylist()):
+                    if row >= plan.rows or not pending[row]:
+                        continue  # a retried batch: its rows are already here
+                    pending[row] = False
+                    new += 1
+                    ci = int(np.searchsorted(chunk_starts, row, side="right")) - 1
+                    status = statuses[i]
+                    if status == "ok":
+                        vec = np.frombuffer(vectors[i], dtype=np.float32)
+                        if len(vec) != dim:
+                            raise ModelMismatch(
+                                f"a Ray worker's {encoder.name!r} gives {len(vec)}-dimensional vectors, "
+                                f"this machine's {dim}-dimensional ones; every node needs the same model"
+                            )
+                        got_vecs.setdefault(ci, {})[row] = vec
+                        stats["embedded"] += 1
+                    elif status == "skip":
+                        got_skips.setdefault(ci, {})[row] = str(reasons[i])
+                        stats["skipped"] += 1
+                    else:
+                        stats["no_image"] += 1
+                    remaining[ci] -= 1
+                    if remaining[ci] == 0:
+                        write(ci)
+                bar.update(new)
+    finally:
+        bar.close()
+    missing = int(pending.sum())
+    if missing:
+        raise EngineUnavailable(
+            f"the Ray run ended with {missing} images not returned; the finished chunks are kept, "
+            "run the command again to embed the rest"
+        )
+    return facts
+
+
+def _batches(ds: Any) -> Iterator[Any]:
+    """The pipeline's output blocks; a failure inside Ray becomes the IllustraError behind it,
+    else one line saying the run stopped."""
+    it = iter(ds.iter_batches(batch_format="pyarrow", batch_size=None))
+    while True:
+        try:
+            batch = next(it)
+        except StopIteration:
+            return
+        except IllustraError:
+            raise
+        except Exception as exc:
+            cause = _illustra_cause(exc)
+            if cause is not None:
+                raise cause from exc
+            raise EngineUnavailable(
+                f"the Ray run stopped ({_first_line(exc)}); the finished chunks are kept, "
+                "run the command again to continue"
+            ) from exc
+        yield batch
+
+
+def _illustra_cause(exc: BaseException) -> IllustraError | None:
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [exc]
+    while stack:
+        e = stack.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, IllustraError):
+            # Ray's wrapper classes derive from the user's exception; rebuild the plain one.
+            return type(e).__mro__[1](e.message) if type(e).__module__.startswith("ray") else e
+        stack += [e.__cause__, e.__context__, getattr(e, "cause", None)]
+    return None
+
+
+# -- worker side ---------------------------------------------------------------------------------
+_COLLECTIONS: dict[tuple[str, int], Collection] = {}
+
+
+def _open(root: str, rows: int) -> Collection:
+    """The collection as this worker sees it, opened once per process and size."""
+    key = (root, rows)
+    coll = _COLLECTIONS.get(key)
+    if coll is None:
+        coll = Collection(root)
+        if len(coll) < rows:
+            raise CollectionError(
+                f"the collection at {root} has {len(coll)} rows on a Ray worker, {rows} on the driver; "
+                "every node needs the same collection at the same path"
+            )
+        _COLLECTIONS.clear()
+        _COLLECTIONS[key] = coll
+    return coll
+
+
+def _decode_batch(batch: Any, *, root: str, rows: int, max_side: int, preparer: Any, snapshot: Any) -> Any:
+    """Decode task: read, safely decode and preprocess one batch of rows."""
+    import pyarrow as pa
+
+    settings.use(snapshot)
+    coll = _open(root, rows)
+    reader = _Reader(coll, max_side, preparer)
+    ids = coll.dataset.data.column("id")
+    statuses: list[str] = []
+    reasons: list[str | None] = []
+    payloads: list[bytes | None] = []
+    for row, item_id in zip(batch.column("row").to_pylist(), batch.column("id").to_pylist(), strict=True):
+        if str(ids[row].as_py()) != str(item_id):
+            raise CollectionError(
+                f"row {row} of the collection at {root} holds another item on a Ray worker than on the "
+                "driver; every node needs the same collection at the same path"
+            )
+        status, value = reader(row)
+        statuses.append(status)
+        reasons.append(str(value) if status == "skip" else None)
+        payloads.append(_pack(value) if status == "ok" else None)
+    return pa.table(
+        {
+            "row": batch.column("row"),
+            "status": pa.array(statuses, pa.string()),
+            "reason": pa.array(reasons, pa.string()),
+            "payload": pa.array(payloads, pa.binary()),
+        }
+    )
+
+
+class _Embedder:
+    """Actor: holds the encoder and embeds the decoded batches that reach it."""
+
+    def __init__(self, factory: Callable[[], Encoder], prepared: bool, snapshot: Any) -> None:
+        settings.use(snapshot)
+        self.encoder = factory()
+        self.prepared = prepared
+        self.facts = json.dumps(self.encoder.describe())
+
+    def __call__(self, batch: Any) -> Any:
+        import pyarrow as pa
+
+        statuses = batch.column("status").to_pylist()
+        reasons = batch.column("reason").to_pylist()
+        payloads = batch.column("payload")
+        vectors: list[bytes | None] = [None] * len(statuses)
+        ok = [i for i, s in enumerate(statuses) if s == "ok"]
+        if ok:
+            items = [_unpack(payloads[i].as_py()) for i in ok]
+            if not self.prepared:
+                items = [self.encoder.prepare_image(x) for x in items]
+            vecs, failed = embed_or_isolate(self.encoder.embed_prepared, items)
+            rejected = dict(failed)
+            kept = iter(np.asarray(vecs, dtype=np.float32))
+            for pos, i in enumerate(ok):
+                if pos in rejected:
+                    statuses[i], reasons[i] = "skip", rejected[pos]
+                else:
+                    vectors[i] = next(kept).tobytes()
+        return pa.table(
+            {
+                "row": batch.column("row"),
+                "status": pa.array(statuses, pa.string()),
+                "reason": pa.array(reasons, pa.string()),
+                "vector": pa.array(vectors, pa.binary()),
+                "facts": pa.array([self.facts] + [None] * (len(statuses) - 1), pa.string()),
+            }
+        )
+
+
+def _pack(item: Any) -> bytes:
+    """A decoded picture or prepared model input as bytes (``.npz``: no pickle crosses processes)."""
+    arrays: dict[str, np.ndarray]
+    if isinstance(item, Image.Image):
+        arrays = {"__image__": np.asarray(item.convert("RGB"))}
+    elif isinstance(item, np.ndarray):
+        arrays = {"__array__": item}
+    elif isinstance(item, dict):
+        arrays = {str(k): np.asarray(v) for k, v in item.items()}
+    else:
+        raise TypeError(f"cannot send a {type(item).__name__} to the encoder actors")
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)  # type: ignore[arg-type]  # keyword names are the arrays
+    return buf.getvalue()
+
+
+def _unpack(data: bytes) -> Any:
+    with np.load(io.BytesIO(data), allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    if "__image__" in arrays:
+        return Image.fromarray(arrays["__image__"], "RGB")
+    if "__array__" in arrays:
+        return arrays["__array__"]
+    return arrays
+
+
+# -- quiet Ray -----------------------------------------------------------------------------------
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Ray's start-up notices (token authentication, client timeouts) are not the user's concern."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+@contextmanager
+def _quiet_data(ray: Any) -> Iterator[None]:
+    """No Ray Data progress bars or execution notices while our own progress bar runs."""
+    ctx = ray.data.DataContext.get_current()
+    before = (ctx.enable_progress_bars, ctx.print_on_execution_start)
+    data_log = logging.getLogger("ray.data")
+    level = data_log.level
+    ctx.enable_progress_bars, ctx.print_on_execution_start = False, False
+    data_log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        ctx.enable_progress_bars, ctx.print_on_execution_start = before
+        data_log.setLevel(level)
+
+
+# A line of Ray's C++ log: "[2026-01-31 12:00:00,123 E 4242 4242] core_worker.cc:2465: ..."
+_RAY_LOG_LINE = re.compile(rb"^\[\d{4}-\d\d-\d\d [\d:,.]+ [TDIWEF] \d+ \d+\] ")
+
+
+@contextmanager
+def _without_ray_notices() -> Iterator[None]:
+    """Ray's C++ core writes notices (such as one about restartable actors) straight to this
+    process's file descriptor 2, into the progress bar. While the pipeline runs, those lines are
+    dropped (Ray's log files keep them) and everything else passes through unchanged."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+
+    def pump() -> None:
+        pending = b""
+        with open(read_end, "rb", buffering=0) as src, open(saved, "wb", buffering=0, closefd=False) as out:
+            while data := src.read(65536):
+                *lines, pending = (pending + data).split(b"\n")
+                keep = b"".join(line + b"\n" for line in lines if not _RAY_LOG_LINE.match(line))
+                if pending and not pending.startswith(b"["):
+                    keep, pending = keep + pending, b""  # a progress bar's partial line: show it now
+                if keep:
+                    out.write(keep)
+            if pending and not _RAY_LOG_LINE.match(pending):
+                out.write(pending)
+
+    thread = threading.Thread(target=pump, name="illustra-ray-stderr", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)  # closes the pipe's only write end: the pump reads to the end and stops
+        thread.join(timeout=5)
+        os.close(saved)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+def _available_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
