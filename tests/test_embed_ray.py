@@ -1,0 +1,285 @@
+"""The Ray engine (``illustra embed --engine ray``) on a real local Ray instance with 2 CPUs: the
+same vectors and skip list as the local engine, exactly-once after a killed driver or a killed
+encoder actor, progress, and one-line errors."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from illustra.cli import main
+from illustra.collection import Collection
+from illustra.embed import embed_collection
+from illustra.embed_ray import RayEngine, embed_collection_ray
+from illustra.embedding_store import EmbeddingStore
+from illustra.encoders import load_encoder, register_encoder
+
+from . import tiny_clip
+from .embed_runner import SlowFakeEncoder
+from .hostile import EXPECTED
+from .killkit import kill_after_chunks
+from .test_embed import _colour_collection, _hostile_collection, _image_rows
+
+tiny_clip_dir = tiny_clip.tiny_clip_dir
+
+REPO = Path(__file__).resolve().parents[1]
+ACTOR = "MapWorker(MapBatches(_Embedder))"  # the encoder actors' process title
+
+
+@pytest.fixture(scope="module")
+def ray_instance() -> Iterator[Any]:
+    """One local Ray instance for the module (starting one takes seconds), small and quiet."""
+    import ray
+
+    ray.init(
+        num_cpus=2,
+        object_store_memory=200 * 2**20,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level=logging.ERROR,
+        runtime_env={"env_vars": {"ILLUSTRA_TORCH_THREADS": "1", "SLOWFAKE_DELAY": "0.25"}},
+    )
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ILLUSTRA_TORCH_THREADS", "1")
+
+
+def _skipped(coll: Collection, model: str) -> dict[str, str]:
+    with open(EmbeddingStore(coll, model).skipped_path, encoding="utf-8") as fh:
+        return {r["id"]: r["reason"] for r in csv.DictReader(fh, delimiter="\t")}
+
+
+def _stored(root: Path, model: str) -> tuple[list[str], np.ndarray]:
+    coll = Collection(root)
+    store = EmbeddingStore(coll, model)
+    return [str(coll.ids[r]) for r in store.rows()], np.asarray(store.vectors())
+
+
+def _chunk_rows(root: Path, model: str) -> list[int]:
+    embedded, _ = EmbeddingStore(Collection(root), model).done_rows()
+    return embedded.tolist()
+
+
+@pytest.mark.parametrize("model", ["lite", "tiny-clip"])
+def test_vectors_and_skips_agree_with_the_local_engine(
+    ray_instance: Any, hostile_dir: Path, tmp_path: Path, tiny_clip_dir: Path, model: str
+) -> None:
+    enc = load_encoder("lite" if model == "lite" else str(tiny_clip_dir))
+    local = _hostile_collection(tmp_path / "local", hostile_dir)
+    on_ray = _hostile_collection(tmp_path / "ray", hostile_dir)
+    embed_collection(local, enc, batch_size=4, workers=2, chunk_rows=5, progress=False)
+    summary = embed_collection_ray(on_ray, enc, RayEngine(), batch_size=4, chunk_rows=5, progress=False)
+
+    accept = {f for f, e in EXPECTED.items() if e == "accept"}
+    skip = {f for f, e in EXPECTED.items() if e == "skip"}
+    assert (summary.embedded, summary.skipped, summary.no_image) == (len(accept), len(skip), 1)
+    ids_local, vecs_local = _stored(local.root, enc.name)
+    ids_ray, vecs_ray = _stored(on_ray.root, enc.name)
+    assert ids_ray == ids_local and set(ids_ray) == accept  # row for row
+    cosine = np.sum(vecs_local * vecs_ray, axis=1)
+    assert cosine.min() >= 0.9999, cosine
+    # Hostile images are skipped and listed with the same reasons as locally.
+    reasons = _skipped(Collection(on_ray.root), enc.name)
+    assert reasons == _skipped(Collection(local.root), enc.name)
+    assert set(reasons) == skip and all(reasons.values())
+    entry = Collection(on_ray.root).manifest["embeddings"][enc.name]
+    assert entry["complete"] and entry["count"] == len(accept) and entry["skipped"] == len(skip)
+
+
+def _clean_vectors(tmp_path: Path, n: int) -> np.ndarray:
+    clean = _colour_collection(tmp_path / "clean", n)
+    embed_collection(clean, SlowFakeEncoder(delay=0), progress=False)
+    return _stored(clean.root, "slowfake")[1]
+
+
+@pytest.mark.slow
+def test_killed_driver_resumes_with_every_image_exactly_once(ray_instance: Any, tmp_path: Path) -> None:
+    register_encoder("slowfake", SlowFakeEncoder)
+    coll = _colour_collection(tmp_path / "coll", 48)
+    all_rows = _image_rows(coll)
+    chunk_dir = EmbeddingStore(coll, "slowfake").chunk_dir
+    env = {**os.environ, "SLOWFAKE_DELAY": "0.3", "ILLUSTRA_EMBED_CHUNK_ROWS": "4"}
+    env.pop("RAY_ADDRESS", None)  # the driver starts its own local instance, as the CLI does
+    kill_after_chunks(
+        [sys.executable, "-m", "tests.embed_runner", "embed", "--collection", str(coll.root)]
+        + ["--model", "slowfake", "--engine", "ray", "--batch-size", "2", "--no-progress"],
+        chunk_dir,
+        cwd=REPO,
+        env=env,
+        timeout=240,
+        and_descendants=True,
+    )
+    done_before = _chunk_rows(coll.root, "slowfake")
+    assert 0 < len(done_before) < len(all_rows)
+    assert not (EmbeddingStore(coll, "slowfake").dir / "vectors.npy").exists()
+
+    summary = embed_collection_ray(
+        Collection(coll.root),
+        SlowFakeEncoder(delay=0),
+        RayEngine(),
+        batch_size=4,
+        chunk_rows=4,
+        progress=False,
+    )
+    assert summary.already_done == len(done_before)
+    assert summary.embedded == len(all_rows) - len(done_before)  # nothing embedded twice
+    chunk_rows = _chunk_rows(coll.root, "slowfake")
+    assert sorted(chunk_rows) == all_rows  # every image in exactly one chunk
+    ids, vecs = _stored(coll.root, "slowfake")
+    assert len(ids) == len(all_rows)
+    np.testing.assert_allclose(vecs, _clean_vectors(tmp_path, 48), atol=1e-6)
+
+
+def _actor_processes() -> list[Any]:
+    import psutil
+
+    found = []
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if ACTOR in " ".join(p.cmdline()):
+                found.append(p)
+        except psutil.Error:
+            continue
+    return found
+
+
+@pytest.mark.slow
+def test_killed_actor_loses_and_duplicates_nothing(ray_instance: Any, tmp_path: Path) -> None:
+    register_encoder("slowfake", SlowFakeEncoder)  # 0.25 s a batch in the actors (SLOWFAKE_DELAY)
+    coll = _colour_collection(tmp_path / "coll", 48)
+    all_rows = _image_rows(coll)
+    chunk_dir = EmbeddingStore(coll, "slowfake").chunk_dir
+    killed: list[int] = []
+    stop = threading.Event()
+
+    def kill_an_actor_mid_run() -> None:
+        while not stop.is_set():
+            if chunk_dir.is_dir() and any(p.suffix == ".npz" for p in chunk_dir.iterdir()):
+                for p in _actor_processes():
+                    os.kill(p.pid, signal.SIGKILL)
+                    killed.append(p.pid)
+                if killed:
+                    return
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_an_actor_mid_run, daemon=True)
+    killer.start()
+    try:
+        summary = embed_collection_ray(
+            coll, SlowFakeEncoder(delay=0), RayEngine(), batch_size=2, chunk_rows=4, progress=False
+        )
+    finally:
+        stop.set()
+        killer.join(timeout=10)
+    assert killed, "no encoder actor was killed mid-run"
+    assert summary.embedded == len(all_rows)
+    chunk_rows = _chunk_rows(coll.root, "slowfake")
+    assert sorted(chunk_rows) == all_rows  # the killed actor's batch came back once, not twice
+    assert _stored(coll.root, "slowfake")[1].shape == (len(all_rows), 16)
+    np.testing.assert_allclose(_stored(coll.root, "slowfake")[1], _clean_vectors(tmp_path, 48), atol=1e-6)
+    again = embed_collection_ray(Collection(coll.root), SlowFakeEncoder(delay=0), RayEngine(), progress=False)
+    assert again.embedded == 0 and again.already_done == len(all_rows)
+
+
+def test_cli_runs_on_ray_with_progress_and_a_one_line_summary(ray_instance: Any, tmp_path: Path) -> None:
+    coll = _colour_collection(tmp_path / "coll", 12)
+    args = [
+        "embed",
+        "--collection",
+        str(coll.root),
+        "--model",
+        "fake",
+        "--engine",
+        "ray",
+        "--batch-size",
+        "3",
+    ]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"embedded {len(_image_rows(coll))} images with fake")
+    assert "embedding with fake on Ray" in result.stderr and "100%" in result.stderr
+    assert _stored(coll.root, "fake")[0] == [str(Collection(coll.root).ids[r]) for r in _image_rows(coll)]
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_unreachable_cluster_is_one_line_and_loses_nothing(tmp_path: Path) -> None:
+    coll = _colour_collection(tmp_path / "coll", 12)
+    embed_collection(coll, load_encoder("fake"), chunk_rows=4, progress=False)
+    before = _snapshot(coll.root / "embeddings")
+    address = f"ray://127.0.0.1:{_closed_port()}"
+    t0 = time.monotonic()
+    result = CliRunner().invoke(
+        main,
+        [
+            "embed",
+            "--collection",
+            str(coll.root),
+            "--model",
+            "fake",
+            "--engine",
+            "ray",
+            "--ray-address",
+            address,
+        ],
+    )
+    assert result.exit_code == 9, result.output
+    assert result.stderr.strip().splitlines() == [
+        f"error: cannot reach the Ray cluster at {address}: Connection refused"
+    ]
+    assert "Traceback" not in result.output
+    assert time.monotonic() - t0 < 60
+    assert _snapshot(coll.root / "embeddings") == before
+
+
+def test_ray_not_installed_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    coll = _colour_collection(tmp_path / "coll", 4)
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if the extra were not installed
+    result = CliRunner().invoke(
+        main, ["embed", "--collection", str(coll.root), "--model", "fake", "--engine", "ray"]
+    )
+    assert result.exit_code == 9, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "pip install 'illustra[ray]'" in lines[0]
+    assert not (coll.root / "embeddings").exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--ray-address", "auto"], "only apply with --engine ray"),
+        (["--gpus-per-worker", "1"], "only apply with --engine ray"),
+        (["--engine", "ray", "--ray-address", "ray://"], "--ray-address takes auto"),
+    ],
+)
+def test_ray_options_are_checked(tmp_path: Path, extra: list[str], message: str) -> None:
+    coll = _colour_collection(tmp_path / "coll", 4)
+    result = CliRunner().invoke(main, ["embed", "--collection", str(coll.root), "--model", "fake", *extra])
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
