@@ -283,3 +283,30 @@ def test_ray_options_are_checked(tmp_path: Path, extra: list[str], message: str)
     result = CliRunner().invoke(main, ["embed", "--collection", str(coll.root), "--model", "fake", *extra])
     assert result.exit_code == 2, result.output
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+class _Cluster:
+    """Stands in for the ``ray`` module where only the cluster's resources matter."""
+
+    def __init__(self, **resources: float) -> None:
+        self.resources = resources
+
+    def cluster_resources(self) -> dict[str, float]:
+        return dict(self.resources)
+
+
+def _local(engine: RayEngine) -> RayEngine:
+    engine._owned = True  # as if this process had started the instance: it cannot grow
+    return engine
+
+
+def test_a_local_instance_keeps_a_cpu_for_decoding_and_finds_its_gpus() -> None:
+    from illustra.errors import BadInput
+
+    assert RayEngine(workers=2).actor_count(_Cluster(CPU=2)) == 2  # a cluster may grow
+    with pytest.raises(BadInput, match="--workers 1 or fewer"):
+        _local(RayEngine(workers=2)).actor_count(_Cluster(CPU=2))
+    assert _local(RayEngine(workers=2)).actor_count(_Cluster(CPU=3)) == 2
+    assert RayEngine(gpus_per_worker=0.5).actor_count(_Cluster(CPU=8, GPU=2)) == 4  # one per half GPU
+    with pytest.raises(BadInput, match="need 1 GPUs; this machine offers Ray 0"):
+        _local(RayEngine(workers=2, gpus_per_worker=0.5)).actor_count(_Cluster(CPU=8))

@@ -146,7 +146,8 @@ class RayEngine:
                 "logging_level": logging.ERROR,
             }
             if target in (None, "local"):
-                kwargs["num_cpus"] = self.local_cpus or _available_cores()
+                # At least 2: one for an encoder actor, one for the decode tasks.
+                kwargs["num_cpus"] = self.local_cpus or max(2, _available_cores())
                 kwargs["object_store_memory"] = LOCAL_OBJECT_STORE_BYTES
             else:
                 kwargs["address"] = target
@@ -181,11 +182,28 @@ class RayEngine:
         self.close()
 
     def actor_count(self, ray: Any) -> int:
+        """Encoder actors to start; on a Ray instance started here (it cannot grow) they must
+        leave a CPU for the decode tasks and find their GPUs, or the pipeline would wait forever."""
+        have = ray.cluster_resources()
         if self.workers:
-            return int(self.workers)
-        if self.gpus_per_worker > 0:
-            return max(1, int(ray.cluster_resources().get("GPU", 0) // self.gpus_per_worker))
-        return 1
+            count = int(self.workers)
+        elif self.gpus_per_worker > 0:
+            count = max(1, int(have.get("GPU", 0) // self.gpus_per_worker))
+        else:
+            count = 1
+        if self._owned:
+            cpus, gpus = int(have.get("CPU", 0)), float(have.get("GPU", 0))
+            if count + 1 > cpus:
+                raise BadInput(
+                    f"{count} encoder actors take {count} CPUs and the decode tasks need one more; "
+                    f"the local Ray instance has {cpus}: give --workers {max(1, cpus - 1)} or fewer"
+                )
+            if count * self.gpus_per_worker > gpus:
+                raise BadInput(
+                    f"{count} encoder actors with {self.gpus_per_worker:g} GPUs each need "
+                    f"{count * self.gpus_per_worker:g} GPUs; this machine offers Ray {gpus:g}"
+                )
+        return count
 
 
 def embed_collection_ray(
