@@ -185,7 +185,7 @@ def test_a_saved_selection_exports_in_its_order(client):
     assert "homepage" not in doc
     assert any("1 ids not in this collection" in m["value"]["none"][0] for m in doc["metadata"])
     r = client.post("/api/export/selection", json={"ids": ["nope"]})
-    assert r.status_code == 422 and "none of the selected items" in r.json()["error"]["message"]
+    assert r.status_code == 404 and "none of the selected items" in r.json()["error"]["message"]
 
 
 def test_exports_from_the_command_line(coll_root, tmp_path):

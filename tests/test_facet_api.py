@@ -156,3 +156,38 @@ def test_facets_from_the_command_line(coll_root, client):
     assert [f.name for f in FacetStore(coll_root).list()] == ["greens"]
     assert run("facet", "delete", "greens", *c)[0] == 0
     assert run("facet", "list", *c)[1] == "no facets\n"
+
+
+def test_the_openapi_document_declares_facets_and_exports(client):
+    doc = client.get("/openapi.json").json()
+    ref = "#/components/schemas/ErrorBody"
+    expected = {
+        ("/api/facets", "post"): {404, 409, 413, 422},
+        ("/api/facets/{name}", "get"): {404},
+        ("/api/facets/{name}", "patch"): {404, 413, 422},
+        ("/api/facets/{name}", "delete"): {404},
+        ("/api/facets/{name}/search", "get"): {404, 409, 422},
+        ("/api/facets/{name}/export", "get"): {404, 409, 422},
+        ("/api/export", "get"): {404, 409, 422, 503},
+        ("/api/export/selection", "post"): {404, 413, 422},
+    }
+    for (path, method), statuses in expected.items():
+        op = doc["paths"][path][method]
+        errors = {int(s): a["content"]["application/json"]["schema"].get("$ref") for s, a in op["responses"].items()
+                  if int(s) >= 400}
+        assert statuses <= set(errors) and set(errors.values()) == {ref}, (path, method, errors)
+    body = doc["paths"]["/api/facets"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["required"] == ["name", "positive"] and body["additionalProperties"] is False
+    assert body["properties"]["positive"]["maxItems"] == 1000 and body["properties"]["name"]["maxLength"] == 64
+    export = {p["name"]: p for p in doc["paths"]["/api/export"]["get"]["parameters"]}
+    assert export["q"]["required"] is True and export["k"]["schema"]["maximum"] == 10_000
+    assert export["format"]["schema"]["enum"] == ["csv", "iiif"] and "place" in export
+    search = {p["name"] for p in doc["paths"]["/api/facets/{name}/search"]["get"]["parameters"]}
+    assert {"and", "k", "offset", "year_from", "place"} <= search
+
+
+def test_other_methods_are_answered_405_naming_every_allowed_one(client):
+    for path, allowed in (("/api/facets", "GET, POST"), ("/api/facets/x", "GET, PATCH, DELETE")):
+        r = client.put(path, json={})
+        assert r.status_code == 405 and r.headers["allow"] == allowed
+        assert r.json()["error"]["code"] == "method_not_allowed"

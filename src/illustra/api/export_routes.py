@@ -27,7 +27,6 @@ from ..search.limits import MAX_EXPORT_ITEMS, MAX_OFFSET, MAX_QUERY_CHARS
 from ..search.query import parse_search_params
 from .facet_routes import (
     AND_QUERY,
-    MAX_ID_CHARS,
     _no_surrogates,
     facet_search,
     facets_named,
@@ -40,6 +39,11 @@ from .state import get_state
 router = APIRouter(tags=["exports"])
 
 DEFAULT_EXPORT_K = 100
+# A selection's ids are bounded tighter than a facet's examples, so that every body the schema
+# allows (MAX_EXPORT_ITEMS ids, each character JSON-escaped in at most 6 bytes) stays within the
+# server's body limit.
+SELECTION_ID_CHARS = 300
+MAX_SELECTION_BODY = MAX_EXPORT_ITEMS * (6 * SELECTION_ID_CHARS + 4) + 4096
 Format = Literal["csv", "iiif"]
 FORMAT_QUERY = Query(description="`csv` (a table) or `iiif` (a IIIF Presentation 3 manifest).")
 EXPORT_K = Query(
@@ -148,7 +152,7 @@ class SelectionIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     ids: Annotated[
-        list[Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]],
+        list[Annotated[str, Field(min_length=1, max_length=SELECTION_ID_CHARS)]],
         Field(min_length=1, max_length=MAX_EXPORT_ITEMS),
     ]
     format: Format = "csv"
@@ -162,7 +166,7 @@ class SelectionIn(BaseModel):
     description="A selection kept in the browser (\"my library\"), as CSV or a IIIF manifest. Ids that are "
     "not items here are left out (the file says how many). The items' pages are their links.",
     response_model=None,
-    responses={**_FILE, **error_responses(413, 422)},
+    responses={**_FILE, **error_responses(404, 413, 422)},
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -172,7 +176,7 @@ class SelectionIn(BaseModel):
 )
 async def api_selection_export(request: Request) -> Response:
     state = get_state(request)
-    body: SelectionIn = await read_json(request, SelectionIn)
+    body: SelectionIn = await read_json(request, SelectionIn, MAX_SELECTION_BODY)
     base = _base(request)
 
     def build() -> ExportFile:

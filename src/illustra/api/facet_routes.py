@@ -16,6 +16,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
 from ..errors import BadInput
@@ -34,8 +35,9 @@ from .urls import quote_id
 router = APIRouter(tags=["facets"])
 
 MAX_ID_CHARS = 1000
-# A body of MAX_EXAMPLES ids of MAX_ID_CHARS each, JSON-escaped, fits.
-MAX_FACET_BODY = MAX_EXAMPLES * (MAX_ID_CHARS + 8) + 4096
+# Every body the schema allows fits: three lists of MAX_EXAMPLES ids of MAX_ID_CHARS characters,
+# each character JSON-escaped (at most 6 bytes).
+MAX_FACET_BODY = 3 * MAX_EXAMPLES * (6 * MAX_ID_CHARS + 4) + 4096
 NAME_PATTERN = "^" + NAME_RE.pattern.removesuffix(r"\Z") + "$"
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -120,12 +122,23 @@ def facet_search(state: AppState) -> FacetSearch:
     return fs
 
 
-async def read_json(request: Request, model: type[BaseModel]) -> Any:
+def only_methods(path: str, allowed: str) -> None:
+    """Answer other methods on ``path`` with 405 naming every allowed one (a path served by
+    several routes would otherwise name only the first route's methods)."""
+
+    def not_allowed() -> None:
+        raise HTTPException(405, headers={"Allow": allowed})
+
+    others = [m for m in ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE") if m not in allowed]
+    router.add_api_route(path, not_allowed, methods=others, include_in_schema=False)
+
+
+async def read_json(request: Request, model: type[BaseModel], limit: int = MAX_FACET_BODY) -> Any:
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
-        if len(body) > MAX_FACET_BODY:
-            raise TooLarge(f"the request body is larger than the {size_words(MAX_FACET_BODY)} limit")
+        if len(body) > limit:
+            raise TooLarge(f"the request body is larger than the {size_words(limit)} limit")
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype not in ("application/json", ""):
         raise BadInput("send the body as application/json")
@@ -242,3 +255,7 @@ def search_facet(
     params = search_params(request, fs, ("and",))
     resp = fs.search(facets, params.k, params.offset, params.filters)
     return search_json(resp, root_path(request), state.collection)
+
+
+only_methods("/api/facets", "GET, POST")
+only_methods("/api/facets/{name}", "GET, PATCH, DELETE")

@@ -76,8 +76,10 @@ def from_selection(svc: SearchService, ids: Sequence[str], base: str, id_url: st
             kept.append(item_id)
         except ItemNotFound:
             unknown.append(item_id)
+    if not ids:
+        raise BadInput("the selection is empty")
     if not rows:
-        raise BadInput("none of the selected items is in this collection" if ids else "the selection is empty")
+        raise ItemNotFound("none of the selected items is in this collection")
     metas = coll.metadata_many(rows)
     hits = [
         Hit(id=item_id, score=None, rank=i + 1, metadata={k: v for k, v in m.items() if k != "id"}, row=r)  # type: ignore[arg-type]

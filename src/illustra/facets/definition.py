@@ -60,9 +60,9 @@ def _ids(values: object, what: str) -> tuple[str, ...]:
         raise BadInput(f"the {what} examples must be a list of item ids")
     out: list[str] = []
     for v in values:
-        if not isinstance(v, str) or not v.strip():
+        if not isinstance(v, str) or not v:
             raise BadInput(f"every {what} example must be an item id (a non-empty string)")
-        out.append(v.strip())
+        out.append(v)  # ids are exact: one with spaces around it is another (unknown) id
     return tuple(dict.fromkeys(out))
 
 

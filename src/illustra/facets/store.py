@@ -102,7 +102,7 @@ class FacetStore:
         with self._connect(write=False) as conn:
             row = conn.execute("SELECT * FROM facets WHERE name = ?", (name,)).fetchone()
         if row is None:
-            raise FacetNotFound(f"no facet named {name[:64]!r}; 'illustra facet list' shows the saved ones")
+            raise FacetNotFound(f"no facet named {name[:64]!r} is saved")
         return self._facet(row)
 
     def list(self) -> list[SavedFacet]:

@@ -53,6 +53,8 @@ def decode_vector(text: str, dim: int) -> np.ndarray:
         raw = base64.urlsafe_b64decode(packed + "=" * (-len(packed) % 4))
     except (binascii.Error, ValueError):
         raise bad from None
+    if not raw or len(raw) % 2:
+        raise bad
     if len(raw) != 2 * dim:
         raise BadInput(
             f"the picture in the link was made for a {len(raw) // 2}-dimensional model; this collection's "
