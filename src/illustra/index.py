@@ -50,8 +50,10 @@ POSTFILTER_SAFETY = 2.0
 POSTFILTER_MAX_FETCH = 4096
 # Relative costs per vector, in units of one quantised-code distance: testing a filter bit while
 # probing through the filter, and an exact float32 distance over a gathered (memory-mapped) subset.
+# Measured in CPU time at 1.08M x 1152-d (SQ8): a code distance 0.36 us, a filter test under 10 ns
+# while scanning lists, an exact distance 1.6-1.9 us (a scattered 4.6 KB read each).
 SELECTOR_TEST_COST = 0.03
-EXACT_COST = 3.0
+EXACT_COST = 5.0
 
 
 def _faiss() -> Any:
@@ -279,6 +281,14 @@ class VectorIndex:
     def __len__(self) -> int:
         return len(self.rows)
 
+    def allowed_positions(self, row_mask: np.ndarray) -> np.ndarray:
+        """A mask over dataset rows as a mask over vector positions (no copy when every row has
+        a vector, as positions then equal rows)."""
+        n = len(self.rows)
+        if n == len(row_mask) and (n == 0 or int(self.rows[-1]) == n - 1):
+            return row_mask
+        return row_mask[self.rows]
+
     def position_of_row(self, row: int) -> int | None:
         pos = int(np.searchsorted(self.rows, row))
         if pos < len(self.rows) and self.rows[pos] == row:
@@ -486,10 +496,9 @@ def load_index(collection: Collection, model: str) -> VectorIndex:
             f"the index for {model!r} covers {meta.get('count')} items but {len(rows)} are embedded; "
             "run 'illustra index' again"
         )
-    try:
-        index = faiss.read_index(str(d / "index.faiss"), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
-    except RuntimeError:
-        index = faiss.read_index(str(d / "index.faiss"))
+    # Read into memory, not mapped: the lists are scanned on every query, and mapped pages that
+    # the kernel drops under memory pressure made filtered queries wait on the disk.
+    index = faiss.read_index(str(d / "index.faiss"))
     advise_random(vectors)
     return VectorIndex(
         model=model,

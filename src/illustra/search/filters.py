@@ -69,6 +69,8 @@ class FilterEngine:
         self.filterable = filterable
         self._year: np.ndarray | None = None
         self._lower: dict[str, pa.Array] = {}
+        self._codes: dict[str, tuple[np.ndarray, dict[str, int]]] = {}
+        self._undated_rows: tuple[np.ndarray, int] | None = None
 
     def validate(self, f: Filters) -> None:
         for name in f.fields:
@@ -83,7 +85,7 @@ class FilterEngine:
         if self._year is None:
             col = self.table.column("year")
             # Unknown years become a sentinel outside every range.
-            self._year = col.fill_null(UNKNOWN_YEAR).to_numpy().astype(np.int64)
+            self._year = col.fill_null(UNKNOWN_YEAR).to_numpy().astype(np.int32)
         return self._year
 
     def _lowered(self, name: str) -> pa.Array:
@@ -91,6 +93,16 @@ class FilterEngine:
             col = self.table.column(name).combine_chunks()
             self._lower[name] = pc.utf8_lower(col.cast(pa.string()))
         return self._lower[name]
+
+    def _coded(self, name: str) -> tuple[np.ndarray, dict[str, int]]:
+        """The lower-cased column as one small integer per row (-1: empty) and the code of each
+        value: an exact-match filter then compares integers, not a million strings."""
+        if name not in self._codes:
+            enc = pc.dictionary_encode(self._lowered(name))
+            codes = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
+            values = {str(v): i for i, v in enumerate(enc.dictionary.to_pylist()) if v is not None}
+            self._codes[name] = (codes, values)
+        return self._codes[name]
 
     def mask(self, f: Filters, id_to_row: Any = None) -> np.ndarray | None:
         """Boolean mask over rows, or None when nothing is filtered."""
@@ -102,27 +114,41 @@ class FilterEngine:
         if f.is_empty():
             return None, None
         self.validate(f)
-        m = np.ones(self.table.num_rows, dtype=bool)
+        # Built only when a field, title or id filter asks for it: a year range alone is one pass.
+        m: np.ndarray | None = None
         for name, value in f.fields.items():
-            eq = pc.equal(self._lowered(name), value.strip().lower())
-            m &= eq.fill_null(False).to_numpy(zero_copy_only=False)
+            codes, values = self._coded(name)
+            code = values.get(value.strip().lower())
+            eq = codes == code if code is not None else np.zeros(len(codes), dtype=bool)
+            m = eq if m is None else np.logical_and(m, eq, out=m)
         if f.title_contains:
             hit = pc.match_substring(self._lowered("title"), f.title_contains.strip().lower())
-            m &= hit.fill_null(False).to_numpy(zero_copy_only=False)
+            found = hit.fill_null(False).to_numpy(zero_copy_only=False)
+            m = found.copy() if m is None else np.logical_and(m, found, out=m)
         if f.exclude_ids and id_to_row is not None:
+            if m is None:
+                m = np.ones(self.table.num_rows, dtype=bool)
             for item_id in f.exclude_ids:
                 row = id_to_row(item_id)
                 if row is not None:
                     m[row] = False
         if not f.has_years():
-            return m, None
+            return (m if m is not None else np.ones(self.table.num_rows, dtype=bool)), None
         y = self.year()
-        undated = y == UNKNOWN_YEAR
-        in_range = ~undated
-        if f.year_from is not None:
-            in_range &= y >= f.year_from
+        # UNKNOWN_YEAR lies below every bound, so undated items fall outside the range by themselves.
+        in_range = y >= max(UNKNOWN_YEAR + 1, f.year_from if f.year_from is not None else UNKNOWN_YEAR + 1)
         if f.year_to is not None:
-            in_range &= y <= f.year_to
+            np.logical_and(in_range, y <= f.year_to, out=in_range)
+        undated, undated_count = self._undated()
         if f.include_undated:
-            return m & (in_range | undated), None
-        return m & in_range, int(np.count_nonzero(m & undated))
+            np.logical_or(in_range, undated, out=in_range)
+            return (in_range if m is None else np.logical_and(m, in_range, out=m)), None
+        if m is None:
+            return in_range, undated_count
+        return np.logical_and(m, in_range, out=in_range), int(np.count_nonzero(m & undated))
+
+    def _undated(self) -> tuple[np.ndarray, int]:
+        if self._undated_rows is None:
+            rows = self.year() == UNKNOWN_YEAR
+            self._undated_rows = (rows, int(np.count_nonzero(rows)))
+        return self._undated_rows
