@@ -130,13 +130,17 @@ def test_import_by_id_normalises_reports_duplicates_and_records_provenance(tmp_p
     assert prov["counts"] == {"source_rows": 14, "matched": 10, "duplicates": 1, "unmatched": 2, "no_key": 1,
                               "skipped": 0}
 
-    # Running it again imports nothing and keeps every vector; provenance is replaced, not repeated.
-    again = run("embed", "--collection", coll.root, "--from-parquet", f1, "--from-parquet", f2, "--model", MODEL,
-                "--key-column", "key", "--json", "--no-progress")
+    # Running it again (the files after one flag, `--from-parquet FILE...`) imports nothing and keeps
+    # every vector; provenance is replaced, not repeated.
+    again = run("embed", "--collection", coll.root, "--model", MODEL, "--key-column", "key", "--json",
+                "--no-progress", "--from-parquet", f1, f2)
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout)["imported"] == 0 and json.loads(again.stdout)["already_done"] == 10
     assert sorted(stored(coll.root)) == sorted(keys[:10])
-    assert len(Collection(coll.root).manifest["embeddings"][MODEL]["imported_from"]) == 1
+    entry = Collection(coll.root).manifest["embeddings"][MODEL]
+    assert len(entry["imported_from"]) == 1 and entry["imported_from"][0]["files"] == prov["files"]
+    # Files without --from-parquet are a one-line error.
+    one_line_error(run("embed", "--collection", coll.root, "--model", MODEL, f1), "only --from-parquet takes several files")
 
 
 def test_import_by_metadata_field_with_numeric_keys_and_fixed_size_vectors(tmp_path: Path) -> None:

@@ -72,8 +72,8 @@ from .common import collection_option, echo_json, notice
     "from_parquet",
     multiple=True,
     type=click.Path(path_type=str),
-    help="Import vectors from these parquet files (or folders of them) instead of embedding pictures; "
-    "repeatable. Needs --model (the model that made them) and --key-column or --by-position.",
+    help="Import vectors from these parquet files (or folders of them) instead of embedding pictures: "
+    "--from-parquet FILE... (or the flag repeated). Needs --model (the model that made them) and --key-column or --by-position.",
 )
 @click.option(
     "--from-dataset",
@@ -103,6 +103,7 @@ from .common import collection_option, echo_json, notice
     "dataset and split, ingested without an id column.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.argument("more_parquet", nargs=-1, type=click.Path(path_type=str), metavar="[FILE]...")
 def embed_cmd(
     collection_dir: str,
     model: str | None,
@@ -123,6 +124,7 @@ def embed_cmd(
     match_field: str | None,
     by_position: bool,
     as_json: bool,
+    more_parquet: tuple[str, ...],
 ) -> None:
     """Embed every image of a collection not yet embedded with the model.
 
@@ -137,6 +139,11 @@ def embed_cmd(
 
     from ..collection import Collection
 
+    if more_parquet:
+        # `--from-parquet a.parquet b.parquet ...`: the files after the first arrive as arguments.
+        if not from_parquet:
+            raise BadInput(f"unexpected argument {more_parquet[0]!r}: only --from-parquet takes several files")
+        from_parquet = (*from_parquet, *more_parquet)
     if engine != "ray" and (ray_address or gpus_per_worker is not None):
         raise BadInput("--ray-address and --gpus-per-worker only apply with --engine ray")
     if engine == "ray" and (from_parquet or from_dataset):
