@@ -7,6 +7,7 @@ error and ``port=0`` picks a free port whose URL can be reported.
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
 import threading
@@ -49,6 +50,12 @@ def url_of(sock: socket.socket) -> str:
     return f"http://{shown}:{port}/"
 
 
+# Idle keep-alive connections are closed after this long. Longer than the usual client pool expiry
+# (5 s in httpx and most browsers' idle sockets), so a client never reuses a connection the server
+# is closing at that very moment (a reset under load when both sides waited 5 s).
+KEEP_ALIVE_S = 30
+
+
 def _uvicorn_server(app: Any, log_level: str) -> Any:
     import uvicorn
 
@@ -57,6 +64,7 @@ def _uvicorn_server(app: Any, log_level: str) -> Any:
         log_level=log_level,
         access_log=False,
         timeout_graceful_shutdown=5,
+        timeout_keep_alive=KEEP_ALIVE_S,
         server_header=False,
     )
     return uvicorn.Server(config)
@@ -84,8 +92,10 @@ def serve(
     model: str | None = None,
     announce: Callable[[str], None] | None = None,
     log_level: str = "warning",
+    workers: int = 1,
 ) -> None:
-    """Serve one collection until interrupted: bind, warm the search service, announce the URL."""
+    """Serve one collection until interrupted: bind, warm the search service, announce the URL.
+    ``workers`` > 1 runs that many server processes on the one socket (see ``serve_workers``)."""
     from ..search import SearchService
     from .app import create_app
 
@@ -94,9 +104,12 @@ def serve(
     port = cfg.port if port is None else int(port)
     say = announce or log.warning
     sock = bind_socket(host, port)
-    cfg = server_settings(cfg)
+    cfg, chosen = server_settings(cfg), cfg
     try:
         svc = SearchService(collection_dir, model, settings=cfg)
+        if workers > 1:
+            serve_workers(svc, sock, workers, model, say, log_level, chosen)
+            return
         say(f"loading model {svc.model} and the index of {len(svc.collection)} items…")
         app = create_app(svc, warm=True)
         server = _uvicorn_server(app, log_level)
@@ -107,6 +120,62 @@ def serve(
         server.run(sockets=[sock])
     finally:
         sock.close()
+
+
+def serve_workers(
+    svc: Any,
+    sock: socket.socket,
+    workers: int,
+    model: str | None,
+    say: Callable[[str], None],
+    log_level: str,
+    cfg: settings.Settings,
+) -> None:
+    """Several server processes answering on one socket, each with its own search service over the
+    same collection and the same vector backend (a Milvus server is shared; a FAISS index is
+    memory-mapped by each). The indexes are opened here first, so a backend that cannot be used
+    stops the start with one line instead of failing in every process."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from ..embedding_store import similarity_companion
+    from ..milvus_index import check_shared
+
+    companion = similarity_companion(svc.collection, svc.model) if svc.model else None
+    check_shared(svc.collection, [m for m in (svc.model, companion) if m])
+    if svc.model:
+        _ = svc.index, svc.picture_space()
+    # Each process adjusts the settings for serving itself (thread counts are per process).
+    app = functools.partial(_worker_app, str(svc.collection.root), model, cfg)
+    config = uvicorn.Config(
+        app,
+        factory=True,
+        workers=workers,
+        log_level=log_level,
+        access_log=False,
+        timeout_graceful_shutdown=5,
+        timeout_keep_alive=KEEP_ALIVE_S,
+        server_header=False,
+    )
+    url = url_of(sock)
+    say(f"Illustra is serving {svc.collection.root} at {url} from {workers} processes  (Ctrl+C to stop)")
+    Multiprocess(config, sockets=[sock]).run()
+
+
+def _worker_app(collection_dir: str, model: str | None, cfg: settings.Settings) -> Any:
+    """The app of one server process started by ``serve_workers`` (built in that process)."""
+    from uvicorn.config import STARTUP_FAILURE
+
+    from ..errors import IllustraError
+    from ..search import SearchService
+    from .app import create_app
+
+    cfg = server_settings(settings.use(cfg))
+    try:
+        return create_app(SearchService(collection_dir, model, settings=cfg), warm=True)
+    except IllustraError as exc:
+        log.error("error: %s", exc.message)
+        raise SystemExit(STARTUP_FAILURE) from None  # the supervisor stops instead of restarting it
 
 
 @dataclass
