@@ -66,9 +66,9 @@ def _pymilvus() -> Any:
         import pymilvus
     except ImportError:
         raise BackendUnavailable(f"the Milvus backend needs pymilvus: {INSTALL_HINT}") from None
-    # pymilvus and Milvus Lite log every failed call with its stack trace; Illustra reports failures
-    # itself, in one line.
-    for name in ("pymilvus", "milvus_lite"):
+    # pymilvus and Milvus Lite (its gRPC server runs in this process) log every failed call with
+    # its stack trace; Illustra reports failures itself, in one line.
+    for name in ("pymilvus", "milvus_lite", "grpc._server"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
     return pymilvus
 
@@ -114,6 +114,22 @@ def connect(uri: str) -> Any:
             ) from None
         _CLIENTS[uri] = client
         return client
+
+
+def disconnect(uri: str) -> None:
+    """Close this process's client for ``uri``; a Milvus Lite file is let go of, so that another
+    process can open it."""
+    uri = normalise_uri(uri)
+    with _CONNECT_LOCK:
+        client = _CLIENTS.pop(uri, None)
+    if client is not None:
+        client.close()
+    if not is_server_uri(uri):
+        try:
+            from milvus_lite.server_manager import server_manager_instance
+        except ImportError:
+            return
+        server_manager_instance.release_server(uri)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -216,7 +232,8 @@ def _fingerprint(collection: Collection, store: EmbeddingStore) -> dict[str, Any
         "count": int(entry.get("count", 0)),
         "embedded": entry.get("updated"),
         "items": len(collection),
-        "collection_created": collection.manifest.get("created"),
+        # Which Illustra collection: copies share their creation time, so the folder counts too.
+        "collection": [str(collection.root.resolve()), collection.manifest.get("created")],
     }
 
 
@@ -341,7 +358,7 @@ def build_milvus_index(
             "dim": d,
             "build": build,
             "count": n,
-            "collection_created": fp["collection_created"],
+            "collection": fp["collection"],
         }
         schema = _schema(pymilvus, d, columns.fields, columns.lengths, columns.title_len)
         _call(
@@ -419,10 +436,10 @@ def _refuse_foreign(client: Any, name: str, fp: dict[str, Any]) -> None:
             f"the Milvus collection {name!r} holds vectors of {rec.get('model')!r} (dim {rec.get('_dim')}), "
             f"not {fp['model']!r} (dim {fp['dim']}); choose another --milvus-collection"
         )
-    if rec.get("collection_created") != fp["collection_created"]:
+    if rec.get("collection") != fp["collection"]:
         raise BadInput(
-            f"the Milvus collection {name!r} holds another Illustra collection's vectors; "
-            "choose another --milvus-collection"
+            f"the Milvus collection {name!r} holds the vectors of another Illustra collection "
+            f"({(rec.get('collection') or ['?'])[0]}); choose another --milvus-collection"
         )
 
 
@@ -555,6 +572,10 @@ class MilvusIndex:
                 f"the Milvus collection {name!r} was rebuilt by another 'illustra index' run; "
                 "run 'illustra index --backend milvus' for this collection again"
             )
+        # Milvus Lite does not keep a collection loaded across restarts; a server may have released it.
+        state = _call("read the load state", client.get_load_state, name).get("state")
+        if str(getattr(state, "name", state)) != "Loaded":
+            _call("load the collection", client.load_collection, name)
         return cls(collection, model, info, client)
 
     def __len__(self) -> int:
@@ -604,17 +625,22 @@ class MilvusIndex:
         hit = pc.match_substring(self._title, needle).fill_null(False).to_numpy(zero_copy_only=False)
         return np.flatnonzero(hit).tolist()
 
-    def _search_params(self, fetch: int, filtered: bool, widen: int) -> dict[str, Any]:
-        grow = 4**widen * (4 if filtered else 1)
+    def _search_params(self, fetch: int, share: float, widen: int) -> dict[str, Any]:
+        """Search parameters when ``share`` of the vectors pass the filter: a selective filter
+        prunes most of the graph walk or of the probed lists, so both widen by about 1 / share
+        (as for FAISS), and 4x more each time a search met too few allowed items."""
+        grow = 4**widen / min(1.0, share * 4)
         if self.index_type == "HNSW":
             return {"metric_type": "IP", "params": {"ef": int(min(MAX_TOPK, max(HNSW_EF, fetch) * grow))}}
         if self.index_type == "IVF_SQ8":
             nlist = int(self.params.get("nlist", 16))
-            nprobe = max(16, nlist // 128) * grow
+            nprobe = math.ceil(max(16, nlist // 128) * grow)
             return {"metric_type": "IP", "params": {"nprobe": int(min(nlist, nprobe))}}
         return {"metric_type": "IP", "params": {}}
 
-    def _search(self, q: list[float], fetch: int, expr: Any, widen: int) -> tuple[np.ndarray, np.ndarray]:
+    def _search(
+        self, q: list[float], fetch: int, expr: Any, share: float, widen: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         rerank = self.index_type == "IVF_SQ8"
         res = _call(
             "search",
@@ -626,7 +652,7 @@ class MilvusIndex:
             filter=expr.text,
             filter_params=expr.params,
             output_fields=[VECTOR] if rerank else [ROW],
-            search_params=self._search_params(fetch, bool(expr), widen),
+            search_params=self._search_params(fetch, share, widen),
         )
         hits = list(res[0]) if res else []
         rows = np.asarray([int(h[ROW] if ROW in h else h["id"]) for h in hits], dtype=np.int64)
@@ -649,34 +675,40 @@ class MilvusIndex:
         return int(res[0]["count(*)"]) if res else 0
 
     def rank(self, vec: np.ndarray, n: int, scope: Scope) -> tuple[np.ndarray, np.ndarray]:
-        if scope.filters is None:  # a caller's own row mask: ranked within its rows
+        if scope.filters is None:  # a caller's own row mask: as the shorter list of rows, in or out
             mask = scope.mask()
-            expr = self.builder.build(
-                None, allowed_rows=None if mask is None else np.flatnonzero(mask).tolist()
-            )
+            if mask is None:
+                expr = self.builder.build(None)
+            elif np.count_nonzero(mask) * 2 <= len(mask):
+                expr = self.builder.build(None, allowed_rows=np.flatnonzero(mask).tolist())
+            else:
+                expr = self.builder.build(None, excluded_rows=np.flatnonzero(~mask).tolist())
         else:
             expr = self.builder.build(scope.filters, scope.excluded_rows())
         n = min(n, self.count, MAX_TOPK)
         if n <= 0:
             return np.zeros(0, np.float32), np.zeros(0, np.int64)
         q = np.asarray(vec, dtype=np.float32).reshape(-1).tolist()
-        exact = self.index_type == "FLAT"
-        fetch = min(MAX_TOPK, n if exact else max(n, SQ_RERANK if self.index_type == "IVF_SQ8" else n))
+        approximate = self.index_type != "FLAT"
+        available, share = self.count, 1.0
+        if approximate and expr:  # how selective the filter is sets how wide to search
+            available = self._count(expr)
+            if available == 0:
+                return np.zeros(0, np.float32), np.zeros(0, np.int64)
+            share = available / max(1, self.count)
+        # One more than asked, so that a tie at the cut shows (then the search goes deeper).
+        fetch = min(MAX_TOPK, max(n + 1, SQ_RERANK) if self.index_type == "IVF_SQ8" else n + 1)
         widen = 0
-        available: int | None = None
         while True:
-            scores, rows = self._search(q, fetch, expr, widen)
-            if len(rows) < fetch and not exact and expr and widen < 3:
-                # An approximate search through a selective filter can meet too few allowed items.
-                available = self._count(expr) if available is None else available
-                if len(rows) < min(fetch, available):
-                    widen += 1
-                    continue
-            if len(rows) < fetch or fetch >= MAX_TOPK or len(rows) <= n:
+            scores, rows = self._search(q, fetch, expr, share, widen)
+            if approximate and len(rows) < min(fetch, available) and widen < 3:
+                widen += 1  # met too few allowed items: search wider
+                continue
+            if len(rows) < fetch or fetch >= MAX_TOPK:
                 break
-            # A tie at the cut would let pages disagree: fetch deeper until the cut is clean.
-            kth = np.sort(scores)[::-1][n - 1]
-            if scores.min() < kth:
+            # Items tied with the n-th may lie beyond what was fetched (Milvus cuts ties anywhere),
+            # and pages would then disagree: fetch deeper until the last fetched scores less.
+            if scores.min() < np.sort(scores)[::-1][n - 1]:
                 break
             fetch = min(MAX_TOPK, fetch * 4)
         order = np.lexsort((rows, -scores))[:n]

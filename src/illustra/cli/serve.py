@@ -19,11 +19,19 @@ from .common import collection_option, model_option
     help="Port (default: setting 'port'; 0 picks a free one).",
 )
 @model_option
-def serve_cmd(collection_dir: str, host: str | None, port: int | None, model: str | None) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Server processes answering on the one port; with a Milvus index they share one Milvus "
+    "server (a Milvus Lite file opens in one process only).",
+)
+def serve_cmd(collection_dir: str, host: str | None, port: int | None, model: str | None, workers: int) -> None:
     """Serve the search page and REST API until Ctrl+C."""
     from ..api import serve
 
-    serve(collection_dir, host, port, model=model, announce=lambda msg: click.echo(msg, err=False))
+    serve(collection_dir, host, port, model=model, announce=lambda msg: click.echo(msg, err=False), workers=workers)
 
 
 commands = [serve_cmd]
