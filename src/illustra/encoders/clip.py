@@ -361,6 +361,11 @@ class ClipEncoder(Encoder):
             limits.append(tok_max)
         self._text_max = min([n for n in limits if n > 0] or [77])
         self._threads = torch.get_num_threads()
+        # A text query is one latency-bound call whose ONNX Runtime pool sleeps when idle, so it
+        # gets every core even where a server runs torch on one thread per request (that default is
+        # set in code); a number the user chose for torch_threads applies to it too.
+        chosen = settings.current().sources.get("torch_threads", "default") not in ("default", "code")
+        self._query_threads = self._threads if chosen else _available_cores()
         self.query_precision = self._resolve_query_precision()
         self._int8: text_fast.Int8TextTower | None = None
         self._int8_tried = False
@@ -528,7 +533,7 @@ class ClipEncoder(Encoder):
         )
         if (folder / "meta.json").is_file():
             try:
-                return text_fast.Int8TextTower(folder, self._threads)
+                return text_fast.Int8TextTower(folder, self._query_threads)
             except Exception as exc:  # noqa: BLE001 - a damaged copy is rebuilt
                 log.warning("rebuilding the INT8 text tower in %s (%s)", folder, _first_line(exc))
                 import shutil
@@ -543,7 +548,7 @@ class ClipEncoder(Encoder):
             reference=lambda texts: self._embed_texts(texts, "fp32"),
             tokenize=self._tokenize,
         )
-        return text_fast.Int8TextTower(folder, self._threads)
+        return text_fast.Int8TextTower(folder, self._query_threads)
 
     # -- model --------------------------------------------------------------------------------
     def _forward(self, kind: str, inputs: dict[str, np.ndarray], autocast: bool | None = None) -> np.ndarray:
