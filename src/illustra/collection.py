@@ -124,7 +124,8 @@ class Collection:
             raise CollectionError(f"{self.root}/data is unreadable: {exc}") from exc
         self._ids: np.ndarray | None = None
         self._id_to_row: dict[str, int] | None = None
-        self._meta_table: Any = None
+        self._meta_batches: list[Any] | None = None
+        self._meta_starts: np.ndarray = np.zeros(0, np.int64)
 
     # -- creation -------------------------------------------------------------------------
     @classmethod
@@ -270,22 +271,32 @@ class Collection:
 
     def metadata(self, row: int) -> dict[str, Any]:
         """Metadata of one row (no image bytes)."""
-        rec = self.dataset.data.slice(row, 1).to_pylist()[0]
-        return {k: v for k, v in rec.items() if k not in INTERNAL_COLUMNS}
+        return self.metadata_many([row])[0]
 
     def metadata_many(self, rows: list[int]) -> list[dict[str, Any]]:
         """Metadata of a page of rows, in the order given.
 
-        Zero-copy one-row slices: ``take`` over a memory-mapped table of thousands of record
-        batches costs far more than the handful of rows a results page needs.
+        Zero-copy one-row slices of the record batch holding each row: ``take``, or slicing the
+        whole table (which walks its thousand chunks per column at a million rows), costs far
+        more than the handful of rows a results page needs.
         """
         if not rows:
             return []
-        table = self.dataset.data.table if hasattr(self.dataset.data, "table") else self.dataset.data
-        if self._meta_table is None:
-            self._meta_table = table.select([c for c in table.column_names if c not in INTERNAL_COLUMNS])
-        t = self._meta_table
-        return [t.slice(int(r), 1).to_pylist()[0] for r in rows]
+        if self._meta_batches is None:
+            table = self.dataset.data.table if hasattr(self.dataset.data, "table") else self.dataset.data
+            meta = table.select([c for c in table.column_names if c not in INTERNAL_COLUMNS])
+            batches = meta.to_batches()
+            self._meta_starts = np.cumsum([0] + [b.num_rows for b in batches])[:-1]
+            self._meta_batches = batches
+        batches, starts = self._meta_batches, self._meta_starts
+        total = int(starts[-1]) + batches[-1].num_rows if batches else 0
+        out = []
+        for r in rows:
+            if not 0 <= int(r) < total:
+                raise IndexError(f"row {r} is outside the collection's {total} rows")
+            i = int(np.searchsorted(starts, int(r), side="right")) - 1
+            out.append(batches[i].slice(int(r) - int(starts[i]), 1).to_pylist()[0])
+        return out
 
     def image_bytes(self, row: int) -> bytes | None:
         """The stored bounded-size copy, or the original file when only a path was kept."""
