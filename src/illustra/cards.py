@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from .card_sections import sections
 from .collection import Collection, now_iso
 from .embedding_store import embedded_models
 
@@ -365,6 +366,8 @@ def card_markdown(coll: Collection, models: list[str] | None = None) -> str:
             out.append(NO_EVALUATION)
         if "retrieval" in ev:
             out += ["", *_retrieval_markdown(ev["retrieval"])]
+        for heading, text in sections(coll, model):
+            out += ["", f"### {heading}", "", text]
         out += ["", "### Limitations", "", *[f"- {x}" for x in f["limitations"]], ""]
         out += ["### Out-of-scope uses", "", *[f"- {x}" for x in f["out_of_scope"]], ""]
     g = Guardrails(coll.root).describe()
@@ -438,6 +441,7 @@ def render_about(collection: Collection | str | Path, *, figures: bool = True) -
             "evaluation": None,
             "evaluation_statement": NO_EVALUATION,
             "retrieval": None,
+            "sections": sections(coll, model),
         }
         if tax is not None:
             entry["evaluation"] = {

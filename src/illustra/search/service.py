@@ -22,6 +22,7 @@ from ..errors import IndexMissing, ItemNotFound, ModelMismatch, NotEmbedded
 from ..guardrails import Guardrails
 from ..settings import Settings, current
 from ..vector_backend import VectorBackend, load_backend
+from . import weak
 from .catalogue import TextIndex, load_text_index
 from .collapse import Grouper, GroupingRequest, grouped_hits, incomplete_notice
 from .filters import NOT_FILTERABLE, FilterEngine, Filters
@@ -69,6 +70,8 @@ class SearchService:
         )
         self._text_index: TextIndex | None = None
         self._text_index_loaded = False
+        self._weak: dict[str, Any] | None | bool = False  # False: not looked up yet
+        self._weak_lock = threading.Lock()
         if encoder is not None and self._not_embedded is None:
             self._check_encoder(encoder)
 
@@ -138,6 +141,7 @@ class SearchService:
             _ = self.index
             if self.encoder.supports_text:
                 self.encoder.embed_texts(["warm up"])
+                self.weak_match()  # measured once and stored, so no request waits for it
         if self.text_index is not None:
             self.text_index.warm()
 
@@ -188,7 +192,42 @@ class SearchService:
         else:
             resp = respond_text_modes(self, query, mode, k, offset, filters, grouping)
         resp.notices = notices + ([mode_notice] if mode_notice else []) + resp.notices
+        self._mark_weak(resp, query, filters)
         return resp
+
+    def weak_match(self) -> dict[str, Any] | None:
+        """The model's weak-match level in this collection (weak.py), measured on first use and
+        stored; None when the model has no text side."""
+        if self._weak is False:
+            with self._weak_lock:
+                if self._weak is False:
+                    found = weak.stored(self.collection, self.model)
+                    if found is None and self.encoder.supports_text:
+                        found = weak.measure(
+                            self.collection,
+                            self.model,
+                            lambda qs: self.encoder.embed_texts(qs),
+                            lambda v: float(self.rank_within(v, 1, None)[0][0]),
+                        )
+                    self._weak = found
+        return self._weak if isinstance(self._weak, dict) else None
+
+    def _mark_weak(self, resp: SearchResponse, query: str, filters: Filters | None) -> None:
+        """Mark results below the weak-match level; say so plainly when nothing matches."""
+        if resp.mode is Mode.TEXT or not resp.results:
+            return  # catalogue words matched or did not: no picture score to judge
+        found = self.weak_match()
+        if found is None:
+            return
+        level = float(found["level"])
+        all_weak = weak.mark(resp.results, level)
+        if all_weak and resp.offset > 0:
+            # A later page is weaker than the first: judge by the best picture in scope.
+            best = self.rank_within(self.embed_text(query), 1, self.scope(filters))[0]
+            all_weak = not len(best) or float(best[0]) < level
+        resp.weak_level, resp.nothing_matches = level, all_weak
+        if all_weak:
+            resp.notices.append(weak.NOTHING_MATCHES)
 
     def modes(self) -> list[Mode]:
         """The modes this collection can answer."""

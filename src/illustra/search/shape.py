@@ -44,6 +44,8 @@ def hit_json(hit: Hit, collection: Collection | None = None, links: Links | None
     if collection is not None and hit.row >= 0:
         # Text-mode results can include catalogue entries that have no picture.
         out["has_image"] = collection.has_image(hit.row)
+    if hit.weak is not None:
+        out["weak"] = hit.weak
     if links is not None:
         out.update(links(hit.id))
     # A grouped search (collapse.py): results folded into this one, the first few of each kind.
@@ -76,6 +78,9 @@ def response_json(
         "undated_excluded": resp.undated_excluded,
         "notices": list(resp.notices),
         "grouping": resp.grouping,
+        "weak_match": None
+        if resp.weak_level is None
+        else {"level": round(resp.weak_level, 6), "nothing_matches": resp.nothing_matches},
         "results": [hit_json(h, collection, links) for h in resp.results],
         **(_citation(resp, collection) if collection is not None else {}),
     }

@@ -22,6 +22,8 @@ class Hit:
     similar_count: int = 0
     same_book: list[Hit] | None = None
     same_book_count: int = 0
+    # Below the collection's weak-match level (weak.py); None where no level applies.
+    weak: bool | None = None
 
 
 @dataclass
@@ -43,3 +45,6 @@ class SearchResponse:
     # Link parameters naming the query when ``kind`` and ``query`` cannot (a picture's vector,
     # facets); see permalink.py.
     source: list[tuple[str, str]] | None = None
+    # The weak-match level the hits were marked against and whether nothing matched (weak.py).
+    weak_level: float | None = None
+    nothing_matches: bool = False
