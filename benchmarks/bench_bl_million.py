@@ -1,6 +1,6 @@
 """The British Library collection at full size on this machine: 1,080,814 items, 1152-d vectors.
 
-    .venv/bin/python benchmarks/bench_bl_million.py [--n 1080814] [--workdir /tmp] [--keep]
+    .venv/bin/python benchmarks/bench_bl_million.py [--n 1080814] [--workdir /tmp] [--keep | --reuse WORKDIR]
         [--model-dir DIR] [--queries 200] [--api-queries 100] [--clients 20] [--seconds 60]
 
 End to end, as a user would run it, in one run (figures side by side, machine load recorded):
@@ -22,6 +22,9 @@ End to end, as a user would run it, in one run (figures side by side, machine lo
    ``/api/search`` end to end over HTTP, sequential: visual mode with uncached queries (query
    encoder included), the same queries again (query vectors cached: everything beyond the
    encoder), hybrid mode (BM25 added); then ``--clients`` concurrent clients for ``--seconds`` s.
+
+``--reuse WORKDIR`` skips steps 1-4 on the collection a ``--keep`` run left there (its build figures
+come from the manifest) and measures steps 5-6 again.
 
 Writes benchmarks/results/bl_million.json (``--n`` other than the default: bl_million_<n>.json).
 """
@@ -146,6 +149,16 @@ def write_parquet(path: Path, ids: np.ndarray, dim: int, centres: int, queries: 
             arr = pa.FixedSizeListArray.from_arrays(pa.array(v.reshape(-1)), dim)
             w.write_table(pa.table({"id": pa.array(ids[sel].astype(str)), "vector": arr}, schema=schema))
     return gen.draw(queries)  # held out
+
+
+def held_out_queries(n: int, dim: int, centres: int, queries: int) -> np.ndarray:
+    """The held-out queries ``write_parquet`` returned, drawn again (the same draws in the same order)."""
+    from bench_index_million import Clusters
+
+    gen = Clusters(dim, centres)
+    for s in range(0, n, 16384):
+        gen.draw(min(n, s + 16384) - s)
+    return gen.draw(queries)
 
 
 def run_cli(args: list[str]) -> tuple[float, str]:
@@ -286,6 +299,68 @@ def sequential(url: str, queries: list[str], mode: str) -> dict[str, Any]:
     }
 
 
+def build(out: dict[str, Any], work: Path, root: Path, model: str, args: argparse.Namespace) -> np.ndarray:
+    """Make the collection, import its vectors and index it, timing each step; the held-out queries."""
+    from illustra.collection import Collection
+
+    t = time.perf_counter()
+    coll = make_collection(root, args.n)
+    out["collection_seconds"] = round(time.perf_counter() - t, 1)
+    ids = np.asarray(coll.ids)
+    assert len(ids) == args.n and len(set(ids.tolist())) == args.n, "ids not distinct"
+    print(f"collection {len(ids)} items in {out['collection_seconds']} s", flush=True)
+
+    pq_path = work / "vectors.parquet"
+    t = time.perf_counter()
+    queries = write_parquet(pq_path, ids, DIM, args.centres, args.queries)
+    out["parquet_write_seconds"] = round(time.perf_counter() - t, 1)
+    out["parquet_bytes"] = du(pq_path)
+    del ids
+    load_mark("after parquet")
+
+    wall, text = run_cli([
+        "embed", "--collection", str(root), "--from-parquet", str(pq_path), "--model", model,
+        "--vector-column", "vector", "--key-column", "id", "--no-progress", "--json",
+    ])
+    out["import"] = {"wall_seconds": round(wall, 1), "summary_tail": text.strip()[-600:]}
+    print(f"import {wall:.1f} s", flush=True)
+    pq_path.unlink()  # the source is not needed once imported
+    load_mark("after import")
+
+    wall, text = run_cli(["index", "--collection", str(root), "--model", model, "--no-text-semantic"])
+    coll = Collection(root)
+    info = coll.manifest["indexes"][model]
+    m = re.search(r"text index: .*?([0-9.]+) s\s*$", text, re.M)
+    out["index"] = {
+        "command_wall_seconds": round(wall, 1),
+        **{k: info.get(k) for k in ("kind", "params", "memory_budget", "fits_budget", "build_seconds",
+                                    "train_seconds", "add_seconds", "index_file_bytes", "estimated_bytes")},
+        "text_index_build_seconds": float(m.group(1)) if m else None,
+        "notices": [ln for ln in text.splitlines() if "%|" not in ln][-6:],
+    }
+    print("index", {k: out["index"][k] for k in ("kind", "params", "build_seconds", "text_index_build_seconds")}, flush=True)
+    load_mark("after index")
+    out["bytes_on_disk"] = {p.name: du(p) for p in sorted(root.iterdir())}
+    out["bytes_on_disk"]["total"] = du(root)
+    np.save(work / "queries.npy", queries)
+    return queries
+
+
+def reused(out: dict[str, Any], root: Path, model: str, args: argparse.Namespace) -> np.ndarray:
+    """Figures of a collection a --keep run built: its index from the manifest, its size on disk."""
+    from illustra.collection import Collection
+
+    coll = Collection(root)
+    info = coll.manifest["indexes"][model]
+    out["reused"] = {"workdir": str(root.parent), "built": info.get("built")}
+    out["index"] = {k: info.get(k) for k in ("kind", "params", "memory_budget", "fits_budget", "build_seconds",
+                                              "train_seconds", "add_seconds", "index_file_bytes", "estimated_bytes")}
+    out["bytes_on_disk"] = {p.name: du(p) for p in sorted(root.iterdir())}
+    out["bytes_on_disk"]["total"] = du(root)
+    saved = root.parent / "queries.npy"
+    return np.load(saved) if saved.is_file() else held_out_queries(len(coll.ids), DIM, args.centres, args.queries)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=N_BL)
@@ -297,15 +372,19 @@ def main() -> None:
     ap.add_argument("--workdir", default=tempfile.gettempdir())
     ap.add_argument("--model-dir", default="", help="model directory to build once and reuse")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument(
+        "--reuse", default="", metavar="WORKDIR",
+        help="measure search and serving again on the collection a --keep run left in WORKDIR "
+        "(build figures come from its manifest)",
+    )
     args = ap.parse_args()
     need_bl_manifest()
     from bench_api import make_queries
 
-    from illustra.collection import Collection
 
     command = ".venv/bin/python benchmarks/bench_bl_million.py" + "".join(f" {a}" for a in sys.argv[1:])
     load_mark("start")
-    work = Path(tempfile.mkdtemp(prefix="illustra-bl-million-", dir=args.workdir))
+    work = Path(args.reuse) if args.reuse else Path(tempfile.mkdtemp(prefix="illustra-bl-million-", dir=args.workdir))
     model_dir = Path(args.model_dir) if args.model_dir else work / "siglip2-so400m-sized"
     model = str(model_dir.resolve())
     root = work / "c"
@@ -327,46 +406,7 @@ def main() -> None:
         print("query encoder", out["query_encoder"], flush=True)
         load_mark("after model")
 
-        t = time.perf_counter()
-        coll = make_collection(root, args.n)
-        out["collection_seconds"] = round(time.perf_counter() - t, 1)
-        ids = np.asarray(coll.ids)
-        assert len(ids) == args.n and len(set(ids.tolist())) == args.n, "ids not distinct"
-        print(f"collection {len(ids)} items in {out['collection_seconds']} s", flush=True)
-
-        pq_path = work / "vectors.parquet"
-        t = time.perf_counter()
-        queries = write_parquet(pq_path, ids, DIM, args.centres, args.queries)
-        out["parquet_write_seconds"] = round(time.perf_counter() - t, 1)
-        out["parquet_bytes"] = du(pq_path)
-        del ids
-        load_mark("after parquet")
-
-        wall, text = run_cli([
-            "embed", "--collection", str(root), "--from-parquet", str(pq_path), "--model", model,
-            "--vector-column", "vector", "--key-column", "id", "--no-progress", "--json",
-        ])
-        out["import"] = {"wall_seconds": round(wall, 1), "summary_tail": text.strip()[-600:]}
-        print(f"import {wall:.1f} s", flush=True)
-        pq_path.unlink()  # the source is not needed once imported
-        load_mark("after import")
-
-        wall, text = run_cli(["index", "--collection", str(root), "--model", model, "--no-text-semantic"])
-        coll = Collection(root)
-        info = coll.manifest["indexes"][model]
-        m = re.search(r"text index: .*?([0-9.]+) s\s*$", text, re.M)
-        out["index"] = {
-            "command_wall_seconds": round(wall, 1),
-            **{k: info.get(k) for k in ("kind", "params", "memory_budget", "fits_budget", "build_seconds",
-                                        "train_seconds", "add_seconds", "index_file_bytes", "estimated_bytes")},
-            "text_index_build_seconds": float(m.group(1)) if m else None,
-            "notices": [ln for ln in text.splitlines() if "%|" not in ln][-6:],
-        }
-        print("index", {k: out["index"][k] for k in ("kind", "params", "build_seconds", "text_index_build_seconds")}, flush=True)
-        load_mark("after index")
-        out["bytes_on_disk"] = {p.name: du(p) for p in sorted(root.iterdir())}
-        out["bytes_on_disk"]["total"] = du(root)
-
+        queries = reused(out, root, model, args) if args.reuse else build(out, work, root, model, args)
         out["search_step"] = search_step(root, model, queries)
         load_mark("after search step")
         gc.collect()
@@ -401,7 +441,7 @@ def main() -> None:
                 proc.wait(15)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        if not args.keep:
+        if not args.keep and not args.reuse:
             shutil.rmtree(work, ignore_errors=True)
     load_mark("end")
     out["load"] = LOADS
