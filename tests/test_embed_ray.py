@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import logging
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -26,9 +27,11 @@ from illustra.embed import embed_collection
 from illustra.embed_ray import RayEngine, embed_collection_ray
 from illustra.embedding_store import EmbeddingStore
 from illustra.encoders import load_encoder, register_encoder
+from illustra.errors import ModelUnavailable
 
 from . import tiny_clip
 from .embed_runner import SlowFakeEncoder
+from .fakes import FakeEncoder
 from .hostile import EXPECTED
 from .killkit import kill_after_chunks
 from .test_embed import _colour_collection, _hostile_collection, _image_rows
@@ -217,6 +220,39 @@ def test_cli_runs_on_ray_with_progress_and_a_one_line_summary(ray_instance: Any,
     assert len(lines) == 1 and lines[0].startswith(f"embedded {len(_image_rows(coll))} images with fake")
     assert "embedding with fake on Ray" in result.stderr and "100%" in result.stderr
     assert _stored(coll.root, "fake")[0] == [str(Collection(coll.root).ids[r]) for r in _image_rows(coll)]
+
+
+def test_a_worker_that_sees_another_collection_stops_the_run_in_one_line(
+    ray_instance: Any, tmp_path: Path
+) -> None:
+    from illustra.errors import CollectionError
+
+    coll = _colour_collection(tmp_path / "coll", 8)  # the driver holds this one open
+    shutil.rmtree(coll.root)
+    Collection.create(
+        tmp_path / "coll",
+        [{"id": f"other-{i}", "image": {"bytes": b"not a picture", "path": None}} for i in range(8)],
+        source={"kind": "test"},
+    )
+    with pytest.raises(CollectionError, match="holds another item on a Ray worker"):
+        embed_collection_ray(coll, load_encoder("fake"), RayEngine(), progress=False)
+    assert not EmbeddingStore(coll, "fake").chunk_paths()  # nothing written from the wrong pictures
+
+
+class _FakeHereOnly(FakeEncoder):
+    name = "fake-here-only"
+
+
+def _missing_on_workers() -> FakeEncoder:
+    raise ModelUnavailable("model 'fake-here-only' is not available on this worker")
+
+
+def test_a_model_the_workers_cannot_load_stops_the_run_in_one_line(ray_instance: Any, tmp_path: Path) -> None:
+    register_encoder("fake-here-only", _missing_on_workers)  # what the actors load
+    coll = _colour_collection(tmp_path / "coll", 6)
+    with pytest.raises(ModelUnavailable, match="not available on this worker"):
+        embed_collection_ray(coll, _FakeHereOnly(), RayEngine(), progress=False)
+    assert not EmbeddingStore(coll, "fake-here-only").chunk_paths()
 
 
 def _closed_port() -> int:

@@ -54,7 +54,15 @@ from .embed import (
 )
 from .encoders import encoder_factory
 from .encoders.base import Encoder
-from .errors import BadInput, CollectionError, EngineUnavailable, IllustraError, ModelMismatch
+from .errors import (
+    BadInput,
+    CollectionError,
+    CollectionNotFound,
+    EngineUnavailable,
+    IllustraError,
+    ModelMismatch,
+    ModelUnavailable,
+)
 
 # A local instance stays small: the object store only holds batches in flight (decoded pictures of
 # a few hundred kB each), and Ray spills to disk beyond it rather than failing.
@@ -141,11 +149,11 @@ class RayEngine:
         if not ray.is_initialized():
             target = self.target
             kwargs: dict[str, Any] = {
-                "include_dashboard": False,
                 "log_to_driver": False,  # worker output stays in Ray's log files
                 "logging_level": logging.ERROR,
             }
             if target in (None, "local"):
+                kwargs["include_dashboard"] = False
                 # At least 2: one for an encoder actor, one for the decode tasks.
                 kwargs["num_cpus"] = self.local_cpus or max(2, _available_cores())
                 kwargs["object_store_memory"] = LOCAL_OBJECT_STORE_BYTES
@@ -321,6 +329,8 @@ def _run(
                     facts = json.loads(first) if first else None
                 statuses = batch.column("status").to_pylist()
                 reasons = batch.column("reason").to_pylist()
+                if "error" in statuses:
+                    _raise_error_row(reasons[statuses.index("error")])
                 vectors = batch.column("vector").to_pylist()
                 new = 0
                 for i, row in enumerate(batch.column("row").to_pylist()):
@@ -360,56 +370,75 @@ def _run(
 
 
 def _batches(ds: Any) -> Iterator[Any]:
-    """The pipeline's output blocks; a failure inside Ray becomes the IllustraError behind it,
-    else one line saying the run stopped."""
+    """The pipeline's output blocks. Errors the workers know (IllustraErrors) arrive as rows; a
+    failure of Ray itself becomes one line saying the run stopped."""
     it = iter(ds.iter_batches(batch_format="pyarrow", batch_size=None))
-    while True:
-        try:
-            batch = next(it)
-        except StopIteration:
-            return
-        except IllustraError:
-            raise
-        except Exception as exc:
-            cause = _illustra_cause(exc)
-            if cause is not None:
-                raise cause from exc
-            raise EngineUnavailable(
-                f"the Ray run stopped ({_first_line(exc)}); the finished chunks are kept, "
-                "run the command again to continue"
-            ) from exc
-        yield batch
+    try:
+        while True:
+            try:
+                batch = next(it)
+            except StopIteration:
+                return
+            except Exception as exc:
+                raise EngineUnavailable(
+                    f"the Ray run stopped ({_ray_error_line(exc)}); the finished chunks are kept, "
+                    "run the command again to continue"
+                ) from exc
+            yield batch
+    finally:
+        close = getattr(it, "close", None)
+        if close is not None:
+            close()  # stops the pipeline when the driver stops early
 
 
-def _illustra_cause(exc: BaseException) -> IllustraError | None:
-    seen: set[int] = set()
-    stack: list[BaseException | None] = [exc]
-    while stack:
-        e = stack.pop()
-        if e is None or id(e) in seen:
-            continue
-        seen.add(id(e))
-        if isinstance(e, IllustraError):
-            # Ray's wrapper classes derive from the user's exception; rebuild the plain one.
-            return type(e).__mro__[1](e.message) if type(e).__module__.startswith("ray") else e
-        stack += [e.__cause__, e.__context__, getattr(e, "cause", None)]
-    return None
+def _ray_error_line(exc: BaseException) -> str:
+    """The line naming the error inside a Ray exception's text (its first line is a task header)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    named = [ln.strip() for ln in text.splitlines() if re.match(r"^\s*[\w.]+(Error|Exception|Exit): ", ln)]
+    return (named[0] if named else _first_line(exc))[:200]
+
+
+def _error_rows(batch: Any, exc: IllustraError, **columns: Any) -> Any:
+    """A batch's rows marked with an error the driver raises again (exceptions lose their class
+    and message when Ray wraps them; rows keep both)."""
+    import pyarrow as pa
+
+    n = batch.num_rows
+    reason = json.dumps({"error": type(exc).__name__, "message": exc.message})
+    out = {"row": batch.column("row"), "status": pa.array(["error"] * n), "reason": pa.array([reason] * n)}
+    out.update({name: pa.nulls(n, kind) for name, kind in columns.items()})
+    return pa.table(out)
+
+
+def _raise_error_row(reason: str) -> None:
+    from . import errors
+
+    doc = json.loads(reason)
+    cls = getattr(errors, str(doc.get("error")), None)
+    if not (isinstance(cls, type) and issubclass(cls, IllustraError)):
+        cls = EngineUnavailable
+    raise cls(str(doc.get("message")))
 
 
 # -- worker side ---------------------------------------------------------------------------------
-_COLLECTIONS: dict[tuple[str, int], Collection] = {}
+_COLLECTIONS: dict[tuple[Any, ...], Collection] = {}
+_SAME_PATH = "every node needs the same collection at the same path (shared storage)"
 
 
 def _open(root: str, rows: int) -> Collection:
-    """The collection as this worker sees it, opened once per process and size."""
-    key = (root, rows)
+    """The collection as this worker sees it, opened once per process and version of its data
+    (a write replaces the whole data folder, so its inode and time tell versions apart)."""
+    try:
+        data = os.stat(os.path.join(root, "data"))
+    except OSError as exc:
+        raise CollectionNotFound(f"no collection at {root} on a Ray worker; {_SAME_PATH}") from exc
+    key = (root, rows, data.st_ino, data.st_mtime_ns)
     coll = _COLLECTIONS.get(key)
     if coll is None:
         coll = Collection(root)
         if len(coll) < rows:
             raise CollectionError(
-                f"the collection at {root} has {len(coll)} rows on a Ray worker, {rows} on the driver; "
-                "every node needs the same collection at the same path"
+                f"the collection at {root} has {len(coll)} rows on a Ray worker, {rows} here; {_SAME_PATH}"
             )
         _COLLECTIONS.clear()
         _COLLECTIONS[key] = coll
@@ -420,23 +449,26 @@ def _decode_batch(batch: Any, *, root: str, rows: int, max_side: int, preparer: 
     """Decode task: read, safely decode and preprocess one batch of rows."""
     import pyarrow as pa
 
-    settings.use(snapshot)
-    coll = _open(root, rows)
-    reader = _Reader(coll, max_side, preparer)
-    ids = coll.dataset.data.column("id")
-    statuses: list[str] = []
-    reasons: list[str | None] = []
-    payloads: list[bytes | None] = []
-    for row, item_id in zip(batch.column("row").to_pylist(), batch.column("id").to_pylist(), strict=True):
-        if str(ids[row].as_py()) != str(item_id):
-            raise CollectionError(
-                f"row {row} of the collection at {root} holds another item on a Ray worker than on the "
-                "driver; every node needs the same collection at the same path"
-            )
-        status, value = reader(row)
-        statuses.append(status)
-        reasons.append(str(value) if status == "skip" else None)
-        payloads.append(_pack(value) if status == "ok" else None)
+    try:
+        settings.use(snapshot)
+        coll = _open(root, rows)
+        reader = _Reader(coll, max_side, preparer)
+        ids = coll.dataset.data.column("id")
+        statuses: list[str] = []
+        reasons: list[str | None] = []
+        payloads: list[bytes | None] = []
+        for row, item_id in zip(batch.column("row").to_pylist(), batch.column("id").to_pylist(), strict=True):
+            if row >= len(ids) or str(ids[row].as_py()) != str(item_id):
+                raise CollectionError(
+                    f"row {row} of the collection at {root} holds another item on a Ray worker than here; "
+                    f"{_SAME_PATH}"
+                )
+            status, value = reader(row)
+            statuses.append(status)
+            reasons.append(str(value) if status == "skip" else None)
+            payloads.append(_pack(value) if status == "ok" else None)
+    except IllustraError as exc:
+        return _error_rows(batch, exc, payload=pa.binary())
     return pa.table(
         {
             "row": batch.column("row"),
@@ -451,24 +483,42 @@ class _Embedder:
     """Actor: holds the encoder and embeds the decoded batches that reach it."""
 
     def __init__(self, factory: Callable[[], Encoder], prepared: bool, snapshot: Any) -> None:
-        settings.use(snapshot)
-        self.encoder = factory()
+        self.error: IllustraError | None = None
         self.prepared = prepared
-        self.facts = json.dumps(self.encoder.describe())
+        self.facts = "{}"
+        try:
+            settings.use(snapshot)
+            self.encoder = factory()
+            self.facts = json.dumps(self.encoder.describe())
+        except IllustraError as exc:
+            self.error = exc  # said for every batch, so the driver stops with this one line
+        except Exception as exc:  # noqa: BLE001 - a worker without the model's code or files
+            self.error = ModelUnavailable(f"cannot load the model on a Ray worker: {_first_line(exc)}")
 
     def __call__(self, batch: Any) -> Any:
         import pyarrow as pa
 
+        columns = {"vector": pa.binary(), "facts": pa.string()}
+        if self.error is not None:
+            return _error_rows(batch, self.error, **columns)
         statuses = batch.column("status").to_pylist()
         reasons = batch.column("reason").to_pylist()
         payloads = batch.column("payload")
         vectors: list[bytes | None] = [None] * len(statuses)
         ok = [i for i, s in enumerate(statuses) if s == "ok"]
         if ok:
-            items = [_unpack(payloads[i].as_py()) for i in ok]
-            if not self.prepared:
-                items = [self.encoder.prepare_image(x) for x in items]
-            vecs, failed = embed_or_isolate(self.encoder.embed_prepared, items)
+            try:
+                items = [_unpack(payloads[i].as_py()) for i in ok]
+                if not self.prepared:
+                    items = [self.encoder.prepare_image(x) for x in items]
+                vecs, failed = embed_or_isolate(self.encoder.embed_prepared, items)
+            except IllustraError as exc:
+                return _error_rows(batch, exc, **columns)
+            except Exception as exc:  # noqa: BLE001 - the model failed on every picture of the batch
+                failure = ModelUnavailable(
+                    f"the model failed on a whole batch on a Ray worker: {_first_line(exc)}"
+                )
+                return _error_rows(batch, failure, **columns)
             rejected = dict(failed)
             kept = iter(np.asarray(vecs, dtype=np.float32))
             for pos, i in enumerate(ok):
@@ -530,7 +580,7 @@ def _quiet_data(ray: Any) -> Iterator[None]:
     data_log = logging.getLogger("ray.data")
     level = data_log.level
     ctx.enable_progress_bars, ctx.print_on_execution_start = False, False
-    data_log.setLevel(logging.ERROR)
+    data_log.setLevel(logging.CRITICAL)  # failures reach the user as one line, not a stack trace
     try:
         yield
     finally:
