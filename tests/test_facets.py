@@ -110,6 +110,13 @@ def test_training_is_deterministic_and_ranks_the_positives_first():
     allowed[25:1000] = True
     s2, p2 = top(score_all([a], vecs, allowed), 10)
     assert allowed[p2].all() and np.all(np.diff(s2) <= 0)
+    # Scoring only the allowed vectors (a sparse filter) or whole chunks (a wide one) agrees with
+    # scoring everything.
+    full = score_all([a], vecs, None)
+    for share in (0.1, 0.9):
+        mask = np.random.default_rng(1).random(len(vecs)) < share
+        part = score_all([a], vecs, mask)
+        assert np.allclose(part[mask], full[mask]) and np.isneginf(part[~mask]).all()
 
 
 # -- saved facets ------------------------------------------------------------------------------
