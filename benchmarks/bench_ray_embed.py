@@ -6,12 +6,13 @@
 in a collection the way ingest stores pictures (bounded JPEG copies), then embedded with ``lite``:
 
 (a) the local engine, ``embed_collection``: decode threads and the model in this process (the
-    model already loaded, as ``illustra embed`` loads it before embedding);
+    model already loaded, as ``illustra embed`` loads it before embedding), with torch's default
+    threads (one per core) and again with one torch thread, as the Ray actor has;
 (b) the Ray engine, ``embed_collection_ray`` on a Ray instance started for the run (as
     ``illustra embed --engine ray`` does without --ray-address): decode tasks, one encoder actor
     that loads the model itself, the driver writing the chunks.
 
-Rounds alternate (a) and (b) on fresh copies of the collection, so the machine's load falls on
+Rounds alternate (a), (a) with one thread and (b) on fresh copies of the collection, so the machine's load falls on
 both alike. Reported: images/s end to end ((b) including starting Ray and the actor loading the
 model, and without starting Ray), steady images/s (from the first chunk written to the last), the
 overhead ratio (local images/s over Ray images/s), agreement of the vectors and skip lists, and the
@@ -86,16 +87,27 @@ def steady_rate(chunk_dir: Path) -> float | None:
     return round(sum(counts[1:]) / span, 2) if span > 0 else None
 
 
-def run_local(base: Path, work: Path, encoder: Any, batch_size: int) -> dict[str, Any]:
+def run_local(
+    base: Path, work: Path, encoder: Any, batch_size: int, threads: int | None = None
+) -> dict[str, Any]:
+    import torch
+
     from illustra.collection import Collection
     from illustra.embed import embed_collection
     from illustra.embedding_store import EmbeddingStore
 
     shutil.copytree(base, work)
     coll = Collection(work)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads or before)
     t = time.perf_counter()
-    summary = embed_collection(coll, encoder, batch_size=batch_size, chunk_rows=CHUNK_ROWS, progress=False)
-    seconds = time.perf_counter() - t
+    try:
+        summary = embed_collection(
+            coll, encoder, batch_size=batch_size, chunk_rows=CHUNK_ROWS, progress=False
+        )
+    finally:
+        seconds = time.perf_counter() - t
+        torch.set_num_threads(before)
     return {
         "seconds": round(seconds, 2),
         "images_per_s": round(summary.embedded / seconds, 2),
@@ -172,14 +184,20 @@ def main() -> None:
         encoder = load_encoder("lite")
         load_s = time.perf_counter() - t
         local_runs: list[dict[str, Any]] = []
+        one_thread_runs: list[dict[str, Any]] = []
         ray_runs: list[dict[str, Any]] = []
         for r in range(args.rounds):
             local_runs.append(run_local(tmpdir / "base", tmpdir / f"local-{r}", encoder, args.batch_size))
             load_mark(f"round {r + 1}: after local")
+            one_thread_runs.append(
+                run_local(tmpdir / "base", tmpdir / f"local1-{r}", encoder, args.batch_size, threads=1)
+            )
+            load_mark(f"round {r + 1}: after local with one torch thread")
             ray_runs.append(run_ray(tmpdir / "base", tmpdir / f"ray-{r}", encoder, args.batch_size))
             load_mark(f"round {r + 1}: after Ray")
             print(
-                f"round {r + 1}: local {local_runs[-1]['images_per_s']} img/s, "
+                f"round {r + 1}: local {local_runs[-1]['images_per_s']} img/s "
+                f"({one_thread_runs[-1]['images_per_s']} with one torch thread), "
                 f"Ray {ray_runs[-1]['images_per_s']} img/s ({ray_runs[-1]['images_per_s_after_start']} "
                 "without starting Ray)",
                 file=sys.stderr,
@@ -218,6 +236,12 @@ def main() -> None:
             "images_per_s": local_ips,
             "steady_images_per_s": median(local_runs, "steady_images_per_s"),
         },
+        "local_one_torch_thread": {
+            "what": "the same with torch.set_num_threads(1), as in the Ray actor",
+            "rounds": one_thread_runs,
+            "images_per_s": median(one_thread_runs, "images_per_s"),
+            "steady_images_per_s": median(one_thread_runs, "steady_images_per_s"),
+        },
         "ray": {
             "what": "embed_collection_ray on a Ray instance started for the run (include_dashboard off, "
             "512 MiB object store): decode tasks (1 CPU each) + 1 encoder actor (1 CPU, so 1 torch "
@@ -234,6 +258,7 @@ def main() -> None:
             "steady": ratio(
                 median(local_runs, "steady_images_per_s"), median(ray_runs, "steady_images_per_s")
             ),
+            "one_torch_thread_end_to_end": ratio(median(one_thread_runs, "images_per_s"), ray_ips),
         },
         "agreement": {
             "same_rows": True,
@@ -249,7 +274,8 @@ def main() -> None:
             "torch": torch.__version__,
             "ray": ray.__version__,
         },
-        "note": "rounds alternate (a) and (b) on fresh copies of one collection; rates are medians of the rounds",
+        "note": "rounds alternate (a), (a) with one torch thread and (b) on fresh copies of one collection; "
+        "rates are medians of the rounds",
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
