@@ -5,12 +5,16 @@ Written in chunks so an interrupted run resumes without losing or duplicating wo
 (a chunk becomes visible only by an atomic link, so a kill -9 leaves no half chunk), plus the rows
 in that range whose image could not be embedded and why (listed in ``skipped.tsv``).
 ``consolidate()`` then writes ``vectors.npy`` (float32, n x dim) and ``rows.npy`` (int64), which
-readers memory-map. Each model gets its own folder: a second model never mixes with the first.
+readers memory-map, and folds the chunks it read: each keeps its rows and skip list but drops its
+vectors, which now live in ``vectors.npy`` (a million 1152-d vectors are not kept twice on disk).
+A journal (``consolidating.json``) makes that step all-or-nothing: a run killed inside it is
+finished by the next reader. Each model gets its own folder: a second model never mixes with the first.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import tempfile
@@ -19,11 +23,14 @@ from typing import Any
 
 import numpy as np
 
-from .collection import Collection, now_iso
+from .collection import Collection, now_iso, write_json_atomic
 from .encoders.base import model_slug
-from .errors import ModelMismatch, NotEmbedded
+from .errors import CollectionError, ModelMismatch, NotEmbedded
 
 _CHUNK_RE = re.compile(r"^(\d+)-(\d+)(?:\.(\d+))?\.npz$")
+JOURNAL = "consolidating.json"
+# Temporary names of the consolidated files, each renamed into place when the journal says so.
+_PENDING = (("vectors.npy.tmp", "vectors.npy"), ("rows.npy.tmp.npy", "rows.npy"))
 
 
 class EmbeddingStore:
@@ -55,6 +62,9 @@ class EmbeddingStore:
         return np.load(self.dir / "rows.npy")
 
     def _require(self) -> None:
+        if (self.dir / JOURNAL).exists():
+            with contextlib.suppress(OSError):  # a read-only reader leaves it to the next writer
+                self.finish_pending()
         if not (self.dir / "vectors.npy").exists():
             raise NotEmbedded(
                 f"{self.collection.root} has no embeddings for model {self.model!r}; run 'illustra embed'"
@@ -64,6 +74,7 @@ class EmbeddingStore:
     def chunk_paths(self) -> list[Path]:
         """Chunk files in row order. A range embedded again later (rows that gained an image)
         gets a second file ``<start>-<end>.<n>.npz`` rather than replacing the first."""
+        self.finish_pending()
         if not self.chunk_dir.is_dir():
             return []
         found = []
@@ -137,7 +148,7 @@ class EmbeddingStore:
         for p in self.chunk_paths():
             with np.load(p) as z:
                 vecs = z["vectors"]
-                if vecs.ndim == 2 and len(vecs):
+                if vecs.ndim == 2 and (len(vecs) or "folded" in z.files):
                     return int(vecs.shape[1])
         return None
 
@@ -177,20 +188,75 @@ class EmbeddingStore:
         os.replace(tmp, self.skipped_path)
         return len(items)
 
+    def finish_pending(self) -> None:
+        """Complete a consolidation that was killed after its files were written: rename them
+        into place and fold the chunks it read (both steps are safe to repeat)."""
+        journal = self.dir / JOURNAL
+        if not journal.is_file():
+            return
+        try:
+            names = list(json.loads(journal.read_text(encoding="utf-8"))["chunks"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise CollectionError(f"{journal} is unreadable ({exc}); delete {self.dir} and embed again") from None
+        for tmp, final in _PENDING:
+            if (self.dir / tmp).exists():
+                os.replace(self.dir / tmp, self.dir / final)
+        for name in names:
+            path = self.chunk_dir / name
+            if path.exists():
+                self._fold(path)
+        journal.unlink()
+
+    def _fold(self, path: Path) -> None:
+        """Rewrite a chunk without its vectors (consolidated into vectors.npy), keeping its rows,
+        its skip list and its width."""
+        with np.load(path) as z:
+            if "folded" in z.files:
+                return
+            kept = {k: z[k] for k in z.files if k != "vectors"}
+            width = z["vectors"].shape[1] if z["vectors"].ndim == 2 else 0
+        fd, tmp = tempfile.mkstemp(dir=self.chunk_dir, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, vectors=np.zeros((0, width), np.float32), folded=np.asarray(True), **kept)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+    @staticmethod
+    def _from_base(path: Path, rows: np.ndarray, base_rows: Any, base_vecs: Any) -> np.ndarray:
+        pos = np.searchsorted(base_rows, rows)
+        if len(rows) and (pos.max() >= len(base_rows) or not np.array_equal(base_rows[pos], rows)):
+            raise CollectionError(
+                f"{path.name}: its vectors were consolidated but vectors.npy lacks some of its rows; "
+                f"delete {path.parent.parent} and run 'illustra embed' again"
+            )
+        return np.asarray(base_vecs[pos], dtype=np.float32)
+
     def consolidate(self, dim: int, extra: dict[str, Any] | None = None) -> int:
-        """Concatenate chunks (in row order, each row at most once) into vectors.npy / rows.npy."""
+        """Concatenate chunks (in row order, each row at most once) into vectors.npy / rows.npy,
+        then fold the chunks: their vectors are dropped, as vectors.npy holds them."""
         paths = self.chunk_paths()
         row_parts: list[np.ndarray] = []
+        folded: list[bool] = []
         for p in paths:
             with np.load(p) as z:
                 row_parts.append(z["rows"].astype(np.int64))
+                folded.append("folded" in z.files)
+        base_rows = base_vecs = None
+        if any(folded):
+            # Folded chunks' vectors are in the current vectors.npy, found by row.
+            base_rows, base_vecs = np.load(self.dir / "rows.npy"), np.load(self.dir / "vectors.npy", mmap_mode="r")
         rows_out = np.concatenate(row_parts) if row_parts else np.zeros(0, np.int64)
         order = np.argsort(rows_out, kind="stable")
         rows_out = rows_out[order]
         keep = np.ones(len(rows_out), dtype=bool)
         keep[1:] = rows_out[1:] != rows_out[:-1]
         self.dir.mkdir(parents=True, exist_ok=True)
-        vec_tmp = self.dir / "vectors.npy.tmp"
+        vec_tmp = self.dir / _PENDING[0][0]
         mm = np.lib.format.open_memmap(vec_tmp, mode="w+", dtype=np.float32, shape=(int(keep.sum()), dim))
         # Copy chunk by chunk (vectors loaded one file at a time) so peak memory stays around one chunk.
         offsets = np.cumsum([0] + [len(r) for r in row_parts])
@@ -202,8 +268,11 @@ class EmbeddingStore:
             lo, hi = offsets[i], offsets[i + 1]
             if hi == lo:
                 continue
-            with np.load(p) as z:
-                vecs = z["vectors"]
+            if folded[i]:
+                vecs = self._from_base(p, row_parts[i], base_rows, base_vecs)
+            else:
+                with np.load(p) as z:
+                    vecs = z["vectors"]
             if vecs.ndim != 2 or vecs.shape[1] != dim:
                 raise ModelMismatch(
                     f"{p} holds {vecs.shape[-1]}-dimensional vectors, not {dim}; "
@@ -212,11 +281,12 @@ class EmbeddingStore:
             sel = keep_src[lo:hi]
             mm[dest_of[lo:hi][sel]] = vecs[sel]
         mm.flush()
-        del mm
+        del mm, base_vecs
         rows_kept = rows_out[keep]
-        np.save(self.dir / "rows.npy.tmp.npy", rows_kept)
-        os.replace(self.dir / "rows.npy.tmp.npy", self.dir / "rows.npy")
-        os.replace(vec_tmp, self.dir / "vectors.npy")
+        np.save(self.dir / _PENDING[1][0], rows_kept)
+        # The journal is the commit point: from here the next reader finishes the job if this one dies.
+        write_json_atomic(self.dir / JOURNAL, {"chunks": [p.name for p in paths]})
+        self.finish_pending()
         entry = self.entry
         entry.update(
             {
