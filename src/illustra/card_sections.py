@@ -4,9 +4,13 @@
 from __future__ import annotations
 
 from .collection import Collection
-from .search import weak
+from .search import text_model, weak
 
 
 def sections(coll: Collection, model: str) -> list[tuple[str, str]]:
     """(heading, paragraph) pairs, in the order the card shows them."""
-    return [("When nothing matches", weak.card_text(coll, model))]
+    out = [("When nothing matches", weak.card_text(coll, model))]
+    paired = text_model.card_text(coll, model)
+    if paired:
+        out.append(("Text queries in other languages", paired))
+    return out

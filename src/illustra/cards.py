@@ -223,7 +223,7 @@ def evaluations(coll: Collection) -> dict[str, dict[str, Any]]:
     for r in taxonomy.load_results(coll.root):
         out.setdefault(str(r["model"]), {}).setdefault("taxonomy", r)
     for r in sorted(retrieval.load_results(coll), key=lambda r: str(r.get("date", "")), reverse=True):
-        if r.get("model"):
+        if r.get("model") and not r.get("text_model") and not r.get("gallery_ids"):  # the model on its own
             out.setdefault(str(r["model"]), {}).setdefault("retrieval", r)
     return out
 

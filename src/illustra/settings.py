@@ -166,6 +166,7 @@ SETTINGS: dict[str, Setting] = {
     for s in [
         Setting("data_dir", _default_data_dir(), "Per-user directory holding the demo collection.", shown_default="$XDG_DATA_HOME/illustra or ~/.local/share/illustra"),
         Setting("model", "laion/CLIP-ViT-B-32-laion2B-s34B-b79K", "Default embedding model (Hub id, local directory, or 'lite')."),
+        Setting("text_model", "", "Text queries embedded with this sentence-transformers text model (e.g. clip-ViT-B-32-multilingual-v1, a directory or a cached repo id) while pictures stay in the image model's space; empty: the image model's own text side."),
         Setting("max_image_pixels", 64_000_000, "Images with more pixels than this are refused as decompression bombs.", min=1),
         Setting("max_image_bytes", 50_000_000, "Image files larger than this many bytes are refused.", min=1),
         Setting("stored_image_side", 1024, "Longest side of the bounded-size image copy stored in a collection.", min=1),

@@ -24,6 +24,23 @@ model_option = click.option(
 )
 
 
+text_model_option = click.option(
+    "--text-model",
+    default=None,
+    help="Embed text queries with this sentence-transformers text model (a directory, or a repo id or short "
+    "name in the local Hugging Face cache, e.g. clip-ViT-B-32-multilingual-v1) while the pictures stay in the "
+    "image model's space (setting text_model).",
+)
+
+
+def use_text_model(text_model: str | None) -> None:
+    """``--text-model`` is the ``text_model`` setting for this command (and a server's workers)."""
+    if text_model is not None:
+        from .. import settings
+
+        settings.use(settings.current().replace(text_model=text_model))
+
+
 def echo_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2, default=str) + "\n")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..search.limits import MAX_K, Mode
-from .common import collection_option, echo_json, model_option, notice
+from .common import collection_option, echo_json, model_option, notice, text_model_option, use_text_model
 
 
 @click.command("eval")
@@ -40,6 +40,15 @@ from .common import collection_option, echo_json, model_option, notice
     help="With --taxonomy: folder for report.html and the JSON results (default <collection>/eval/).",
 )
 @model_option
+@text_model_option
+@click.option(
+    "--gallery-ids",
+    "gallery_path",
+    default=None,
+    type=click.Path(dir_okay=False, path_type=str),
+    help="Rank only the items listed in this file (one id a line): the others leave the ranking and the "
+    "judgements, e.g. the half of a collection whose text an adapter never saw.",
+)
 @click.option(
     "-k",
     "k",
@@ -77,6 +86,8 @@ def eval_cmd(
     models: str | None,
     output: str | None,
     model: str | None,
+    text_model: str | None,
+    gallery_path: str | None,
     k: int,
     mode: str,
     from_metadata: bool | None,
@@ -88,6 +99,9 @@ def eval_cmd(
     With --taxonomy instead: zero-shot classification accuracy, per-class precision/recall/F1,
     the confusion matrix and per-class retrieval P@k, with an HTML report.
     """
+    use_text_model(text_model)
+    if taxonomy_path is not None and gallery_path is not None:
+        raise click.UsageError("--gallery-ids goes with --queries, not --taxonomy")
     if taxonomy_path is not None:
         from click.core import ParameterSource
 
@@ -111,6 +125,8 @@ def eval_cmd(
     from ..eval.retrieval import format_table, run_retrieval_eval
 
     modes = parse_modes(mode)
+    if gallery_path is not None and len(modes) > 1:
+        raise click.UsageError("--gallery-ids goes with one --mode")
     if len(modes) > 1:
         both = compare_modes(
             collection_dir, queries_path, modes, model=model, k=k, from_metadata=from_metadata
@@ -125,7 +141,9 @@ def eval_cmd(
         else:
             click.echo(format_comparison(both))
         return
-    result = run_retrieval_eval(collection_dir, queries_path, model=model, k=k, mode=modes[0])
+    result = run_retrieval_eval(
+        collection_dir, queries_path, model=model, k=k, mode=modes[0], gallery_ids=gallery_path
+    )
     from ..collection import Collection
 
     annotate(result, Collection(collection_dir), queries_path, from_metadata)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..search.limits import MAX_K, MAX_OFFSET, MODE_NAMES, Mode
-from .common import collection_option, echo_json, model_option, notice
+from .common import collection_option, echo_json, model_option, notice, text_model_option, use_text_model
 
 
 def _field_filters(values: tuple[str, ...]) -> dict[str, str]:
@@ -37,6 +37,7 @@ def _field_filters(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--group-books/--no-group-books", default=None,
               help="Fold results from one book into its best one (default: on for the text and hybrid modes).")
 @model_option
+@text_model_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 def search_cmd(
     collection_dir: str,
@@ -54,9 +55,11 @@ def search_cmd(
     no_collapse: bool,
     group_books: bool | None,
     model: str | None,
+    text_model: str | None,
     as_json: bool,
 ) -> None:
     """Search a collection: QUERY text, --image FILE, or --like ID."""
+    use_text_model(text_model)
     from ..errors import BadInput
     from ..search import SearchService
     from ..search.collapse import GroupingRequest

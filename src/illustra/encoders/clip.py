@@ -31,7 +31,7 @@ from PIL import Image
 
 from .. import settings
 from ..errors import ModelUnavailable
-from . import text_fast
+from . import sentence, text_fast
 from .base import Encoder, l2_normalise
 
 log = logging.getLogger(__name__)
@@ -186,6 +186,16 @@ def load_pretrained(name: str) -> tuple[Any, Any, Any, str]:
     Returns (config, processor, model, source) where ``source`` is the directory or Hub id used.
     """
     path = Path(name).expanduser()
+    st_dir = sentence.find(name)
+    if st_dir is not None:
+        # sentence-transformers' layout: the 🤗 checkpoint is one module folder (0_CLIPModel/).
+        inner = sentence.clip_module_dir(st_dir)
+        if inner is None:
+            raise ModelUnavailable(
+                f"{name} is a sentence-transformers text model, not an image-text model: pass it as "
+                "--text-model beside the CLIP model whose image space it was trained for"
+            )
+        path = inner
     if path.exists():
         if not path.is_dir() or not (path / "config.json").is_file():
             raise ModelUnavailable(

@@ -116,11 +116,34 @@ def _means(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
     return out
 
 
-def service_search_fn(service: Any, mode: Mode = DEFAULT_MODE, notices: list[str] | None = None) -> SearchFn:
-    """A ``SearchFn`` over a ``SearchService``'s text search in the given mode."""
+def load_gallery(path: str | Path, collection_ids: frozenset[str]) -> frozenset[str]:
+    """The ids of a gallery file (one a line, blank lines and ``#`` comments ignored); ids the
+    collection does not hold are refused, naming the first."""
+    p = Path(path)
+    try:
+        lines = p.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInput(f"cannot read gallery file {p}: {getattr(exc, 'strerror', None) or exc}") from None
+    ids = frozenset(x.strip() for x in lines if x.strip() and not x.lstrip().startswith("#"))
+    if not ids:
+        raise BadInput(f"gallery file {p} lists no ids")
+    unknown = sorted(ids - collection_ids)
+    if unknown:
+        raise BadInput(f"gallery file {p} names {len(unknown)} id(s) the collection does not hold, e.g. {unknown[0]!r}")
+    return ids
+
+
+def service_search_fn(
+    service: Any, mode: Mode = DEFAULT_MODE, notices: list[str] | None = None, outside: frozenset[str] = frozenset()
+) -> SearchFn:
+    """A ``SearchFn`` over a ``SearchService``'s text search in the given mode; ids in ``outside``
+    leave the ranking."""
+    from ..search.filters import Filters
+
+    filters = Filters().excluding(outside) if outside else None
 
     def run(query: str, k: int) -> list[str]:
-        resp = service.search_text(query, k=k, mode=mode)
+        resp = service.search_text(query, k=k, mode=mode, filters=filters)
         if notices is not None:
             notices.extend(n for n in resp.notices if n not in notices)
         return [h.id for h in resp.results]
@@ -136,10 +159,12 @@ def run_retrieval_eval(
     k: int = 100,
     mode: Mode | str = DEFAULT_MODE,
     search: SearchFn | None = None,
+    gallery_ids: str | Path | None = None,
 ) -> dict[str, Any]:
     """Evaluate a collection's search against judged queries (see ``evaluate`` for the result).
 
     ``search`` replaces the collection's own search service, e.g. to evaluate another system.
+    ``gallery_ids`` names a file of the only ids ranked and judged.
     """
     from ..search import SearchService
 
@@ -150,14 +175,19 @@ def run_retrieval_eval(
     judgements = load_queries(queries) if isinstance(queries, (str, Path)) else list(queries)
     notices: list[str] = []
     model_name = model
+    text_model = ""
+    all_ids = frozenset(str(i) for i in coll.ids.tolist())
+    gallery = load_gallery(gallery_ids, all_ids) if gallery_ids is not None else all_ids
     if search is None:
         service = SearchService(coll, model)
-        model_name = service.model
-        search = service_search_fn(service, mode, notices)
-    result = evaluate(judgements, search, frozenset(str(i) for i in coll.ids.tolist()), k=k)
+        model_name, text_model = service.model, service.text_model
+        search = service_search_fn(service, mode, notices, all_ids - gallery)
+    result = evaluate(judgements, search, gallery, k=k)
     head = {
         "collection": str(coll.root),
         "model": model_name,
+        **({"text_model": text_model} if text_model else {}),
+        **({"gallery_ids": str(gallery_ids), "gallery_items": len(gallery)} if gallery_ids is not None else {}),
         "mode": str(mode),
         "queries_file": str(queries) if isinstance(queries, (str, Path)) else None,
         "date": now_iso(),
@@ -168,15 +198,21 @@ def run_retrieval_eval(
     return result
 
 
-def result_path(collection: Collection, model: str, mode: Mode | str = DEFAULT_MODE) -> Path:
-    suffix = "" if mode == DEFAULT_MODE else f"-{mode}"
+def result_path(collection: Collection, model: str, mode: Mode | str = DEFAULT_MODE, variant: str = "") -> Path:
+    suffix = ("" if mode == DEFAULT_MODE else f"-{mode}") + (f"-{model_slug(variant)}" if variant else "")
     return collection.root / "eval" / f"retrieval-{model_slug(model)}{suffix}.json"
 
 
 def save_result(collection: Collection | str | Path, result: dict[str, Any]) -> Path:
     """Write a result to ``<collection>/eval/retrieval-<model-slug>.json`` for the web app."""
     coll = collection if isinstance(collection, Collection) else Collection(collection)
-    path = result_path(coll, str(result.get("model") or "unknown"), str(result.get("mode") or DEFAULT_MODE))
+    # A run with a separate text model or on part of the gallery does not replace the model's own result.
+    variant = "+".join(
+        x for x in (result.get("text_model") or "", "gallery" if result.get("gallery_ids") else "") if x
+    )
+    path = result_path(
+        coll, str(result.get("model") or "unknown"), str(result.get("mode") or DEFAULT_MODE), variant
+    )
     write_json_atomic(path, result)
     return path
 

@@ -86,6 +86,8 @@ class Guardrails:
         self._owner_cache: tuple[tuple[int, int] | None, dict[str, Any]] | None = None
         self._terms_cache: tuple[Any, _terms.TermList] | None = None
         self._hidden_cache: tuple[tuple[int, int, bytes] | None, frozenset[str]] | None = None
+        # A multilingual text model embedding the queries (name, languages): the notice names them.
+        self.text_model: tuple[str, list[str]] | None = None
 
     # -- configuration -------------------------------------------------------------------
     @property
@@ -165,7 +167,7 @@ class Guardrails:
                 seen.add(m.term.category)
                 notices.append(msg)
         if self.language_notice:
-            lang = language_notice(query)
+            lang = language_notice(query, self.text_model)
             if lang:
                 notices.append(lang)
         return notices

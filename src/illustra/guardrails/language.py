@@ -137,6 +137,18 @@ def guess_is_english(text: str) -> bool:
     return english >= foreign + marked
 
 
-def language_notice(text: str) -> str | None:
-    """The notice to show for ``text``, or None when it looks English."""
-    return None if guess_is_english(text) else NOTICE
+def covered_notice(text_model: str, languages: list[str]) -> str:
+    """The notice when queries are embedded by a multilingual text model: the languages it covers."""
+    listed = ", ".join(languages) if languages else "languages its card does not list"
+    return (
+        f"This query does not look like English. Text queries are embedded with {text_model}, trained for "
+        f"{len(languages) or 'several'} languages ({listed}); results in other languages may be poorer than in English."
+    )
+
+
+def language_notice(text: str, text_model: tuple[str, list[str]] | None = None) -> str | None:
+    """The notice to show for ``text``, or None when it looks English. ``text_model``: the name and
+    languages of a multilingual text model embedding the queries (then it names those languages)."""
+    if guess_is_english(text):
+        return None
+    return NOTICE if text_model is None else covered_notice(*text_model)

@@ -17,11 +17,12 @@ from .. import images
 from ..collection import Collection
 from ..embedding_store import pick_model, similarity_companion
 from ..encoders import Encoder, load_encoder
-from ..encoders.base import Unsupported
+from ..encoders.base import TextEncoder, Unsupported
 from ..errors import IndexMissing, ItemNotFound, ModelMismatch, NotEmbedded
 from ..guardrails import Guardrails
 from ..settings import Settings, current
 from ..vector_backend import VectorBackend, load_backend
+from . import text_model as text_model_mod
 from . import weak
 from .catalogue import TextIndex, load_text_index
 from .collapse import Grouper, GroupingRequest, grouped_hits, incomplete_notice
@@ -44,6 +45,7 @@ class SearchService:
         encoder: Encoder | None = None,
         guardrails: bool | None = None,
         settings: Settings | None = None,
+        text_model: str | None = None,
     ) -> None:
         self.settings = settings if settings is not None else current()
         self.collection = collection if isinstance(collection, Collection) else Collection(collection)
@@ -74,6 +76,13 @@ class SearchService:
         self._weak_lock = threading.Lock()
         if encoder is not None and self._not_embedded is None:
             self._check_encoder(encoder)
+        # A separate text model for queries (text_model.py): loaded now, so a mismatch stops at start.
+        self.text_model: str = (text_model if text_model is not None else self.settings.text_model) or ""
+        self._text_encoder: TextEncoder | None = None
+        if self.text_model and self._not_embedded is None:
+            paired = text_model_mod.pair(self.collection, self.model, self.text_model)
+            self._text_encoder = paired
+            self.guardrails.text_model = (self.text_model, paired.languages)
 
     # -- lazily loaded parts --------------------------------------------------------------
     @property
@@ -155,8 +164,15 @@ class SearchService:
         ]
 
     # -- queries --------------------------------------------------------------------------
+    @property
+    def query_encoder(self) -> TextEncoder:
+        """What embeds text queries: the separate text model, else the model's own text side."""
+        return self._text_encoder if self._text_encoder is not None else self.encoder
+
     def embed_text(self, query: str) -> np.ndarray:
         query = check_query(query)
+        if self._text_encoder is not None:
+            return self._text_encoder.embed_query(query)
         if not self.encoder.supports_text:
             raise Unsupported(
                 f"the collection was embedded with {self.model!r}, which has no text side: search it by picture"
@@ -201,13 +217,14 @@ class SearchService:
         if self._weak is False:
             with self._weak_lock:
                 if self._weak is False:
-                    found = weak.stored(self.collection, self.model)
-                    if found is None and self.encoder.supports_text:
+                    found = weak.stored(self.collection, self.model, self.text_model)
+                    if found is None and (self._text_encoder is not None or self.encoder.supports_text):
                         found = weak.measure(
                             self.collection,
                             self.model,
-                            lambda qs: self.encoder.embed_texts(qs),
+                            lambda qs: self.query_encoder.embed_texts(qs),
                             lambda v: float(self.rank_within(v, 1, None)[0][0]),
+                            self.text_model,
                         )
                     self._weak = found
         return self._weak if isinstance(self._weak, dict) else None

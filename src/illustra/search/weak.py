@@ -45,8 +45,10 @@ def probes(n: int = N_PROBES) -> list[str]:
     ]
 
 
-def _path(coll: Collection, model: str) -> Path:
-    return coll.root / "embeddings" / model_slug(model) / FILE
+def _path(coll: Collection, model: str, text_model: str = "") -> Path:
+    # Queries embedded by a separate text model score differently: a level of their own.
+    name = FILE if not text_model else f"weak_match.{model_slug(text_model)}.json"
+    return coll.root / "embeddings" / model_slug(model) / name
 
 
 def _stamp(coll: Collection, model: str) -> dict[str, Any]:
@@ -55,10 +57,10 @@ def _stamp(coll: Collection, model: str) -> dict[str, Any]:
     return {"count": entry.get("count"), "dim": entry.get("dim"), "updated": entry.get("updated")}
 
 
-def stored(coll: Collection, model: str) -> dict[str, Any] | None:
+def stored(coll: Collection, model: str, text_model: str = "") -> dict[str, Any] | None:
     """The stored level when it was measured on the model's current vectors, else None."""
     try:
-        data = json.loads(_path(coll, model).read_text(encoding="utf-8"))
+        data = json.loads(_path(coll, model, text_model).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return data if data.get("stamp") == _stamp(coll, model) else None
@@ -69,6 +71,7 @@ def measure(
     model: str,
     embed_texts: Callable[[list[str]], np.ndarray],
     best_score: Callable[[np.ndarray], float],
+    text_model: str = "",
 ) -> dict[str, Any]:
     """Measure and store the level. ``best_score`` gives a query vector's top score in the collection."""
     qs = probes()
@@ -76,6 +79,7 @@ def measure(
     best = np.asarray([best_score(v) for v in vecs], dtype=np.float64)
     out = {
         "model": model,
+        "text_model": text_model or None,
         "level": round(float(np.percentile(best, PERCENTILE)), 6),
         "method": METHOD,
         "probes": len(qs),
@@ -87,7 +91,7 @@ def measure(
         "measured": now_iso(),
         "stamp": _stamp(coll, model),
     }
-    path = _path(coll, model)
+    path = _path(coll, model, text_model)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(path, out)
     return out
