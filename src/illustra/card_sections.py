@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from . import adapters
 from .collection import Collection
 from .search import text_model, weak
 
@@ -10,6 +11,9 @@ from .search import text_model, weak
 def sections(coll: Collection, model: str) -> list[tuple[str, str]]:
     """(heading, paragraph) pairs, in the order the card shows them."""
     out = [("When nothing matches", weak.card_text(coll, model))]
+    adapted = adapters.card_text(coll, model)
+    if adapted:
+        out.append(("Adapted to this collection", adapted))
     paired = text_model.card_text(coll, model)
     if paired:
         out.append(("Text queries in other languages", paired))

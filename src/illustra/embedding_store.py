@@ -337,4 +337,6 @@ def pick_model(collection: Collection, requested: str | None) -> str:
         return requested
     if not models:
         raise NotEmbedded(f"{collection.root} is not embedded yet; run 'illustra embed'")
-    return models[0]
+    from .adapters import preferred
+
+    return preferred(collection, models[0])  # its adapter, where that beat it on held-out items

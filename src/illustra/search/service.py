@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .. import images
+from .. import adapters, images
 from ..collection import Collection
 from ..embedding_store import pick_model, similarity_companion
 from ..encoders import Encoder, load_encoder
@@ -92,7 +92,11 @@ class SearchService:
         if self._encoder is None:
             with self._lock:
                 if self._encoder is None:
-                    enc = load_encoder(self.model, fallback=False)
+                    enc = (
+                        adapters.load_adapted(self.collection, self.model)
+                        if adapters.is_adapted(self.model)
+                        else load_encoder(self.model, fallback=False)
+                    )
                     self._check_encoder(enc)
                     self._encoder = enc
         return self._encoder
