@@ -30,6 +30,7 @@ COMMAND_MODULES = [
     "facet_cmd",
     "export_cmd",
     "duplicates_cmd",
+    "adapt_cmd",
 ]
 
 
