@@ -203,3 +203,18 @@ def test_filter_rare_near_the_query_falls_back_and_returns_k(tmp_path, monkeypat
     few[near[-1:]] = True
     few[np.argsort(vecs @ q)[:20]] = True
     assert sorted(idx.search(q, 10, few)[1].tolist()) == sorted(exact_ranked(vecs, q, 10, few))
+
+
+def test_mapped_vector_pages_are_released_now_and_then_without_changing_results(data, monkeypatch) -> None:
+    coll, vecs, queries = data
+    build_index(coll, MODEL, kind="ivfsq")
+    idx = load_index(coll, MODEL)
+    before = [idx.search(q, 10)[1].tolist() for q in queries[:6]]
+    released: list[bool] = []
+    monkeypatch.setattr(index_mod, "RELEASE_EVERY", 2)
+    real = index_mod.release_pages
+    monkeypatch.setattr(index_mod, "release_pages", lambda v: released.append(real(v)) or True)
+    after = [idx.search(q, 10)[1].tolist() for q in queries[:6]]
+    assert after == before
+    assert released == [True, True, True]  # the vectors are a read-only mapping: unmapped each time
+    assert not real(np.zeros((3, 4), np.float32))  # an array in memory has nothing to release
