@@ -62,17 +62,9 @@ class FaissBackend(VectorIndex):
 
     def rank(self, vec: np.ndarray, n: int, scope: Scope) -> tuple[np.ndarray, np.ndarray]:
         mask = scope.mask()
-        allowed = None if mask is None else self._positions(mask)
+        allowed = None if mask is None else self.allowed_positions(mask)
         scores, pos = self.search(vec, n, allowed)
         return scores, self.rows[pos]
-
-    def _positions(self, mask: np.ndarray) -> np.ndarray:
-        """A mask over dataset rows as one over vector positions (the same array when every row
-        has a vector, as positions then equal rows)."""
-        n = len(self.rows)
-        if n == len(mask) and n and int(self.rows[-1]) == n - 1:
-            return mask
-        return mask[self.rows]
 
     def vectors_of(self, rows: Sequence[int]) -> dict[int, np.ndarray]:
         out: dict[int, np.ndarray] = {}
