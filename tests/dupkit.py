@@ -66,3 +66,29 @@ def build_reuse_collection(root: Path) -> Collection:
     build_index(Collection(root), "fake")
     build_text_index(Collection(root), semantic=False, progress=False)
     return Collection(root)
+
+
+SUBJECTS = ["ship", "harbour", "church", "portrait", "map", "flower", "horse", "bridge"]
+
+
+def build_crowded_collection(root: Path, extra: int = 780) -> Collection:
+    """The plates above and ``extra`` more pictures of many colours (a map too full for thumbnails
+    until zoomed in), titled after a handful of subjects."""
+    rows = reuse_rows()
+    for i in range(extra):
+        base = PALETTE[i % len(PALETTE)]
+        shift = (i // len(PALETTE)) * 2
+        colour = tuple(min(255, c + shift) for c in base)
+        rows.append({
+            "id": f"more/{i:04d}",
+            "image": {"bytes": encode_stored(Image.new("RGB", (24, 20), colour)), "path": None},
+            "title": f"A {SUBJECTS[i % len(PALETTE) % len(SUBJECTS)]} in plate {i}",
+            "book_identifier": f"M{i // 20}",
+            "year": 1850 + i % 40,
+        })
+    coll = Collection.create(root, rows, source={"kind": "test"}, extra_fields=["book_identifier"],
+                             text_fields=["title", "creator", "place"])
+    embed_with(coll)
+    build_index(Collection(root), "fake")
+    build_text_index(Collection(root), semantic=False, progress=False)
+    return Collection(root)

@@ -63,7 +63,7 @@ def test_error_page_links_are_root_relative(client, path):
     assert [link["href"] for link in doc.select("link[rel=stylesheet]")] == ["/static/style.css"]
     assert [s["src"] for s in doc.select("script[src]")] == ["/static/app.js"]
     nav = [a["href"] for a in doc.select("header a")]
-    assert nav == ["/", "/", "/library", "/about", "/docs"]
+    assert nav == ["/", "/", "/library", "/map", "/about", "/docs"]
     assert not [a["href"] for a in doc.select("a[href]") if a["href"].startswith("/static/")]
 
 

@@ -155,11 +155,11 @@ def create_app(
     app.add_middleware(BodyFence, upload_limit=cfg.upload_max_bytes)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     _install_docs(app)
-    from . import duplicate_routes
+    from . import duplicate_routes, map_page, map_routes
 
     # Suffix routes (the report route, callers' routers) first: they must win over the catch-all
     # item route.
-    for r in [report_routes.router, duplicate_routes.router, *routers]:
+    for r in [report_routes.router, duplicate_routes.router, map_routes.router, map_page.router, *routers]:
         app.include_router(r)
     from . import export_routes, facet_routes, library_pages
 

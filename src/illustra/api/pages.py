@@ -186,7 +186,18 @@ def _results_context(
         "share_url": page.url(root, offset=resp.offset) if not page.upload else None,
         "mode_used": resp.mode,
         "grouping_links": _grouping_links(state, resp, page, root),
+        "map_url": _map_url(state, page, root),
     }
+
+
+def _map_url(state: AppState, page: PageState, root: str) -> str | None:
+    """The Map view with this text search highlighted, once the map is built."""
+    from .map_routes import map_store
+
+    if not page.q or map_store(state).current() is None:
+        return None
+    mode = [("mode", str(page.params.mode))] if page.params.mode else []
+    return page_url("/map", [("q", page.q), *mode, *page.params.filter_items()], root)
 
 
 def _grouping_links(state: AppState, resp: SearchResponse, page: PageState, root: str) -> list[dict[str, str]]:

@@ -31,6 +31,7 @@ COMMAND_MODULES = [
     "export_cmd",
     "duplicates_cmd",
     "adapt_cmd",
+    "map_cmd",
 ]
 
 
