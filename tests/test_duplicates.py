@@ -17,7 +17,13 @@ from click.testing import CliRunner
 
 from illustra.cli import main
 from illustra.collection import Collection
-from illustra.duplicates import DuplicateStore, build_duplicates, check_threshold, clusters_path
+from illustra.duplicates import (
+    DEFAULT_THRESHOLD,
+    DuplicateStore,
+    build_duplicates,
+    check_threshold,
+    clusters_path,
+)
 from illustra.duplicates.clusters import connected
 from illustra.duplicates.graph import GraphPlan, build_graph, fingerprint_of
 from illustra.duplicates.listing import near_copies
@@ -174,7 +180,7 @@ def test_bad_thresholds_and_missing_builds(tmp_path: Path, colour_coll: Path) ->
     for bad in (0, -0.1, 1.01, "nan", "abc", float("inf")):
         with pytest.raises(BadInput, match="threshold"):
             check_threshold(bad)
-    assert check_threshold(1) == 1.0 and check_threshold(None) == 0.9
+    assert check_threshold(1) == 1.0 and check_threshold(None) == DEFAULT_THRESHOLD == 0.94
     with pytest.raises(NotBuilt, match="run 'illustra duplicates'"):
         DuplicateStore(Collection(colour_coll)).require()
     text_only = tmp_path / "text"

@@ -32,7 +32,7 @@ def _progress(show: bool) -> Any:
 @collection_option
 @click.option("--threshold", type=str, default=None,
               help="Cosine similarity (above 0, at most 1) at which two pictures count as near-copies "
-              "[default: the measured 0.9].")
+              "[default: the measured 0.94].")
 @model_option
 @click.option("--list", "list_only", is_flag=True, help="List the clusters already found (builds nothing).")
 @click.option("--min-size", type=click.IntRange(2, None), default=2, show_default=True,
