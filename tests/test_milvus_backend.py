@@ -19,14 +19,16 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from illustra import milvus_index
+from illustra import milvus_build
 from illustra.api import create_app, serve_in_thread
 from illustra.cli import main
 from illustra.collection import Collection
 from illustra.errors import BackendUnavailable, BadInput, ModelMismatch
 from illustra.guardrails.feedback import FeedbackStore
+from illustra.milvus_build import MilvusIndexStage, build_milvus_index
+from illustra.milvus_client import connect, disconnect
 from illustra.milvus_filters import ExpressionBuilder, quote
-from illustra.milvus_index import MilvusIndex, MilvusIndexStage, build_milvus_index, connect, disconnect
+from illustra.milvus_index import MilvusIndex
 from illustra.search import SearchService
 from illustra.search.filters import Filters
 from illustra.vector_backend import FaissBackend
@@ -272,6 +274,33 @@ def test_api_answers_from_milvus(services: tuple[SearchService, SearchService]) 
         server.stop()
 
 
+def test_eval_runs_unchanged(pair: dict[str, Any], tmp_path: Path) -> None:
+    """``illustra eval`` over the Milvus-backed collection gives the FAISS-backed one's figures."""
+    queries = tmp_path / "q.jsonl"
+    judged = [
+        {"query": "red", "relevant_ids": [f"red/{i:02d}" for i in range(3)]},
+        {"query": "blue plate", "relevant_ids": ["blue/00", "books/b1/p1", "books/b1/p3"]},
+        {"query": "white", "relevant_ids": ["books/b2/p1", "white/04"]},
+    ]
+    queries.write_text("".join(json.dumps(j) + "\n" for j in judged))
+    figures = []
+    for root in (pair["faiss"], pair["milvus"]):
+        args = [
+            "eval",
+            "--collection",
+            str(root),
+            "--queries",
+            str(queries),
+            "--mode",
+            "visual,hybrid",
+            "--json",
+        ]
+        r = CliRunner().invoke(main, args)
+        assert r.exit_code == 0, r.output
+        figures.append(json.loads(r.output[r.output.index("{") :])["comparison"])
+    assert figures[1] == figures[0] and figures[0][0]["map"] > 0.3
+
+
 def test_approximate_indexes_keep_recall(tmp_path: Path) -> None:
     """HNSW and IVF_SQ8 in Milvus Lite: recall@10 against exact search, filtered and not."""
     coll, vecs = build_synthetic_collection(tmp_path / "syn", 4000, 32)
@@ -313,8 +342,8 @@ def test_reindex_resumes_and_never_serves_half_built(tmp_path: Path, monkeypatch
     q = np.ones(16, np.float32) / 4
     before = svc.vector_ranking(q, 10, None)[1].tolist()
 
-    monkeypatch.setattr(milvus_index, "INSERT_BYTES", 64 * 4 * 16)  # batches of 64 vectors
-    real_insert = milvus_index._Columns.records
+    monkeypatch.setattr(milvus_build, "INSERT_BYTES", 64 * 4 * 16)  # batches of 64 vectors
+    real_insert = milvus_build._Columns.records
     calls = {"n": 0}
 
     def dying(self: Any, rows: np.ndarray, vecs: np.ndarray) -> list[dict[str, Any]]:
@@ -323,7 +352,7 @@ def test_reindex_resumes_and_never_serves_half_built(tmp_path: Path, monkeypatch
             raise KeyboardInterrupt
         return real_insert(self, rows, vecs)
 
-    monkeypatch.setattr(milvus_index._Columns, "records", dying)
+    monkeypatch.setattr(milvus_build._Columns, "records", dying)
     with pytest.raises(KeyboardInterrupt):
         build_milvus_index(coll, "synthetic", uri, "syn_re")
     state = json.loads((tmp_path / "syn" / "index" / "synthetic" / "milvus_build.json").read_text())
@@ -332,7 +361,7 @@ def test_reindex_resumes_and_never_serves_half_built(tmp_path: Path, monkeypatch
     assert svc.vector_ranking(q, 10, None)[1].tolist() == before
     assert SearchService(coll).vector_ranking(q, 10, None)[1].tolist() == before
 
-    monkeypatch.setattr(milvus_index._Columns, "records", real_insert)
+    monkeypatch.setattr(milvus_build._Columns, "records", real_insert)
     said: list[str] = []
     second = build_milvus_index(coll, "synthetic", uri, "syn_re", notify=said.append)
     assert any("resuming" in s and "192 of 600" in s for s in said)

@@ -21,6 +21,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .collection import Collection
 from .errors import BadInput
 from .search.filters import UNKNOWN_YEAR, Filters
 
@@ -157,3 +161,18 @@ class ExpressionBuilder:
         if f.include_undated:
             return f"({in_range}) or {YEAR} == {w.value(UNKNOWN_YEAR)}"
         return in_range
+
+
+def arrow_table(collection: Collection) -> pa.Table:
+    table = collection.dataset.data
+    return getattr(table, "table", table)
+
+
+def lowered_column(table: pa.Table, name: str) -> pa.Array | None:
+    """The column as the filter engine compares it (cast to text, lower-cased); None when it
+    cannot be read as text."""
+    try:
+        col = table.column(name).combine_chunks()
+        return pc.utf8_lower(col.cast(pa.string()))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return None

@@ -139,7 +139,7 @@ def serve_workers(
     from uvicorn.supervisors import Multiprocess
 
     from ..embedding_store import similarity_companion
-    from ..milvus_index import check_shared
+    from ..milvus_build import check_shared
 
     companion = similarity_companion(svc.collection, svc.model) if svc.model else None
     check_shared(svc.collection, [m for m in (svc.model, companion) if m])

@@ -75,7 +75,7 @@ def index_cmd(
 
     vectors: Stage = VectorIndexStage([model] if model else None, None if kind == "auto" else kind, notify=notice)
     if backend == "milvus" or (backend is None and (milvus_uri or milvus_collection)):
-        from ..milvus_index import MilvusIndexStage
+        from ..milvus_build import MilvusIndexStage
 
         vectors = MilvusIndexStage([model] if model else None, milvus_uri, milvus_collection, kind, notify=notice)
     elif milvus_uri or milvus_collection:
