@@ -35,6 +35,7 @@ PCA_DIMS = 50
 CHUNK_ROWS = 50_000  # pictures placed per resumable chunk
 READ_ROWS = 65_536  # vectors read at once
 SMALL = 16  # fewer pictures than this: the projection's first two components, no UMAP
+EXACT_PLACE = 20_000  # fitted points searched exactly when placing the rest
 NO_POSITION = 65535
 SCALE = 65534  # quantised coordinates run 0..SCALE
 
@@ -140,13 +141,34 @@ def _fit(plan: LayoutPlan, red: np.ndarray) -> np.ndarray:
         return np.asarray(reducer.fit_transform(red), np.float32)
 
 
-def place(sample_red: np.ndarray, sample_xy: np.ndarray, red: np.ndarray, k: int) -> np.ndarray:
+def neighbour_index(points: np.ndarray) -> Any:
+    """A FAISS index of the fitted points for placing the rest: exact up to ``EXACT_PLACE``
+    points, else an HNSW graph (a placement averages neighbours, so near-exact ones do)."""
+    import faiss
+
+    pts = np.ascontiguousarray(points, np.float32)
+    index: Any
+    if len(pts) <= EXACT_PLACE:
+        index = faiss.IndexFlatL2(pts.shape[1])
+    else:
+        index = faiss.IndexHNSWFlat(pts.shape[1], 16)
+        index.hnsw.efConstruction = 40
+        index.hnsw.efSearch = 64
+    index.add(pts)
+    return index
+
+
+def place(sample_red: np.ndarray, sample_xy: np.ndarray, red: np.ndarray, k: int, index: Any = None) -> np.ndarray:
     """Positions of new points: the mean of their ``k`` nearest fitted points' positions, weighted
     as UMAP weighs neighbours (exp(-(d - d_nearest) / sigma), sigma the mean excess distance)."""
-    idx, dist = _knn(sample_red, red, k)
+    index = index if index is not None else neighbour_index(sample_red)
+    d2, idx = index.search(np.ascontiguousarray(red, np.float32), min(k, len(sample_red)))
+    found = idx >= 0
+    idx = np.where(found, idx, idx.max(initial=0))
+    dist = np.where(found, np.sqrt(np.maximum(d2, 0)), np.inf).astype(np.float32)
     excess = dist - dist[:, :1]
-    sigma = np.maximum(excess.mean(1, keepdims=True), 1e-6)
-    w = np.exp(-excess / sigma)
+    sigma = np.maximum(np.where(found, excess, 0).mean(1, keepdims=True), 1e-6)
+    w = np.where(found, np.exp(-np.where(found, excess, 0) / sigma), 0)
     w /= w.sum(1, keepdims=True)
     return np.einsum("nk,nkd->nd", w, sample_xy[idx]).astype(np.float32)
 
@@ -175,12 +197,14 @@ def compute_layout(
     xy[sample] = fitted["xy"]
     rest = np.setdiff1d(np.arange(n), sample)
     starts = list(range(0, len(rest), CHUNK_ROWS))
+    index = neighbour_index(fitted["red"]) if len(rest) else None
     for i, s in enumerate(starts):
         part = rest[s : s + CHUNK_ROWS]
         name = work.folder / f"placed-{s:010d}.npz"
         got = _load_npz(name)
         if got is None:
-            got = {"xy": place(fitted["red"], fitted["xy"], _reduced(vectors, part, mean, comps), plan.neighbours)}
+            red = _reduced(vectors, part, mean, comps)
+            got = {"xy": place(fitted["red"], fitted["xy"], red, plan.neighbours, index)}
             _save_npz(name, **got)
         xy[part] = got["xy"]
         if progress:

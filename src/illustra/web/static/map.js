@@ -135,6 +135,7 @@
     if (!frame.dataset.painted) {
       frame.dataset.painted = "1";
       window.illustraMapFirstPaint = performance.now() - started;
+      window.illustraMapPaintedAt = performance.now(); // since navigation started
     }
     frame.dataset.visible = String(visible);
   }
@@ -455,6 +456,7 @@
       buildGrid();
       frame.dataset.loaded = "1";
       window.illustraMapLoaded = performance.now() - started;
+      window.illustraMapLoadedAt = performance.now();
       queueDraw();
     })
     .catch(function (err) {
