@@ -471,13 +471,13 @@ def _topk(scores: np.ndarray, positions: np.ndarray, k: int) -> tuple[np.ndarray
     return scores[order].astype(np.float32), positions[order].astype(np.int64)
 
 
-def advise_random(vectors: np.ndarray, random: bool = True) -> bool:
-    """Tell the kernel that re-ranking reads memory-mapped ``vectors`` at random (no read-ahead:
-    a re-ranked vector pulls in its own pages only, not its neighbours'). False when unsupported."""
+def _madvise(vectors: np.ndarray, advice_name: str) -> bool:
+    """Give memory-mapped ``vectors`` the ``mmap.MADV_*`` advice named; False when they are not a
+    mapping or the platform cannot."""
     import mmap
 
     mm = getattr(vectors, "_mmap", None)
-    advice = getattr(mmap, "MADV_RANDOM" if random else "MADV_NORMAL", None)
+    advice = getattr(mmap, advice_name, None)
     if mm is None or advice is None or not hasattr(mm, "madvise"):
         return False
     try:
@@ -487,20 +487,16 @@ def advise_random(vectors: np.ndarray, random: bool = True) -> bool:
     return True
 
 
+def advise_random(vectors: np.ndarray, random: bool = True) -> bool:
+    """Tell the kernel that re-ranking reads memory-mapped ``vectors`` at random (no read-ahead:
+    a re-ranked vector pulls in its own pages only, not its neighbours'). False when unsupported."""
+    return _madvise(vectors, "MADV_RANDOM" if random else "MADV_NORMAL")
+
+
 def release_pages(vectors: np.ndarray) -> bool:
     """Unmap the pages of memory-mapped ``vectors`` from this process (they stay in the page cache;
     the mapping stays valid). False when ``vectors`` is not a read-only mapping or it is unsupported."""
-    import mmap
-
-    mm = getattr(vectors, "_mmap", None)
-    advice = getattr(mmap, "MADV_DONTNEED", None)
-    if mm is None or advice is None or not hasattr(mm, "madvise") or getattr(vectors, "mode", "r") != "r":
-        return False
-    try:
-        mm.madvise(advice)
-    except (OSError, ValueError):
-        return False
-    return True
+    return getattr(vectors, "mode", "r") == "r" and _madvise(vectors, "MADV_DONTNEED")
 
 
 def load_index(collection: Collection, model: str) -> VectorIndex:
