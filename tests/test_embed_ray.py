@@ -4,13 +4,16 @@ encoder actor, progress, and one-line errors."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import logging
 import os
 import shutil
 import signal
 import socket
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -48,6 +51,7 @@ def ray_instance() -> Iterator[Any]:
     import ray
 
     ray.init(
+        address="local",  # this instance, whatever else runs on the machine
         num_cpus=2,
         object_store_memory=200 * 2**20,
         include_dashboard=False,
@@ -255,10 +259,87 @@ def test_a_model_the_workers_cannot_load_stops_the_run_in_one_line(ray_instance:
     assert not EmbeddingStore(coll, "fake-here-only").chunk_paths()
 
 
-def _closed_port() -> int:
+def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def ray_head() -> Iterator[tuple[str, dict[str, str]]]:
+    """A Ray cluster of its own (``ray start --head``, one node), reached through Ray Client: its
+    address and what a client needs to authenticate (token authentication is Ray's default)."""
+    import psutil
+
+    ray_bin = str(Path(sys.executable).with_name("ray"))
+    subprocess.run([ray_bin, "get-auth-token", "--generate"], check=True, capture_output=True, timeout=60)
+    token = subprocess.run(
+        [ray_bin, "get-auth-token"], check=True, capture_output=True, text=True, timeout=60
+    ).stdout.split()[-1]
+    client_port = _free_port()
+    # Its own temporary folder: the "current cluster" note `ray start` leaves there must not send
+    # other ray.init() calls on this machine to this cluster.
+    temp_dir = tempfile.mkdtemp(prefix="rayh", dir="/tmp")  # short: Ray's socket paths live in it
+    head = subprocess.Popen(
+        [ray_bin, "start", "--head", "--block", "--num-cpus", "2", "--include-dashboard", "false"]
+        + ["--temp-dir", temp_dir, "--port", str(_free_port()), "--ray-client-server-port", str(client_port)]
+        + ["--dashboard-agent-listen-port", str(_free_port()), "--object-store-memory", str(200 * 2**20)],
+        env={**os.environ, "PYTHONPATH": str(REPO)},  # the cluster's workers import the test encoders
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert head.poll() is None, "ray start --head stopped"
+            assert time.monotonic() < deadline, "the Ray Client server did not start"
+            try:
+                socket.create_connection(("127.0.0.1", client_port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.5)
+        yield f"ray://127.0.0.1:{client_port}", {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token}
+    finally:
+        for p in [*psutil.Process(head.pid).children(recursive=True), psutil.Process(head.pid)]:
+            with contextlib.suppress(psutil.Error):
+                p.kill()
+        head.wait(timeout=30)
+        shutil.rmtree(temp_dir, ignore_errors=True)  # with the cluster's address note
+
+
+@pytest.mark.slow
+def test_a_ray_client_address_runs_the_pipeline_on_that_cluster(
+    ray_head: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
+    address, auth = ray_head
+    coll = _colour_collection(tmp_path / "coll", 20)
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | auth
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tests.embed_runner",
+            "embed",
+            "--collection",
+            str(coll.root),
+            "--model",
+            "fake",
+        ]
+        + ["--engine", "ray", "--ray-address", address, "--batch-size", "3", "--chunk-rows", "4"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = _image_rows(coll)
+    assert done.stdout.strip().startswith(f"embedded {len(rows)} images with fake")
+    assert "embedding with fake on Ray" in done.stderr
+    assert sorted(_chunk_rows(coll.root, "fake")) == rows  # every image in exactly one chunk
+    clean = _colour_collection(tmp_path / "clean", 20)
+    embed_collection(clean, load_encoder("fake"), progress=False)
+    np.testing.assert_allclose(_stored(coll.root, "fake")[1], _stored(clean.root, "fake")[1], atol=1e-6)
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
@@ -269,7 +350,7 @@ def test_unreachable_cluster_is_one_line_and_loses_nothing(tmp_path: Path) -> No
     coll = _colour_collection(tmp_path / "coll", 12)
     embed_collection(coll, load_encoder("fake"), chunk_rows=4, progress=False)
     before = _snapshot(coll.root / "embeddings")
-    address = f"ray://127.0.0.1:{_closed_port()}"
+    address = f"ray://127.0.0.1:{_free_port()}"
     t0 = time.monotonic()
     result = CliRunner().invoke(
         main,

@@ -153,6 +153,8 @@ class RayEngine:
                 "logging_level": logging.ERROR,
             }
             if target in (None, "local"):
+                # "local": a new instance even when `ray start` left a cluster on this machine.
+                kwargs["address"] = "local"
                 kwargs["include_dashboard"] = False
                 # At least 2: one for an encoder actor, one for the decode tasks.
                 kwargs["num_cpus"] = self.local_cpus or max(2, _available_cores())
@@ -172,6 +174,13 @@ class RayEngine:
                     msg = f"cannot start a local Ray instance: {_first_line(exc)}"
                 else:
                     msg = f"cannot connect to the Ray cluster at {target}: {_first_line(exc)}"
+                    if str(target).startswith("ray://") and "timeout" in msg:
+                        # Clusters with token authentication (the default since Ray 2.59) leave an
+                        # unauthenticated client waiting until it times out.
+                        msg += (
+                            "; a cluster with token authentication needs RAY_AUTH_MODE=token and "
+                            "RAY_AUTH_TOKEN (from 'ray get-auth-token' on its head node) here"
+                        )
                 raise EngineUnavailable(msg) from exc
             self._owned = True
         self._ray = ray
@@ -234,7 +243,12 @@ def embed_collection_ray(
     facts = None
     if plan.todo:
         ray = engine.connect()
-        facts = _run(ray, engine, collection, encoder, plan, stats, batch_size, progress)
+        if _through_client(ray):
+            facts = _run_from_client(
+                ray, engine, collection, encoder, plan, stats, batch_size, chunk_rows, progress
+            )
+        else:
+            facts = _run(ray, engine, collection, encoder, plan, stats, batch_size, progress)
     return finish_embedding(encoder, plan, stats, t0, facts)
 
 
@@ -247,7 +261,9 @@ def _run(
     stats: dict[str, int],
     batch_size: int,
     progress: bool,
+    factory: Callable[[], Encoder] | None = None,
 ) -> dict[str, Any] | None:
+    """The pipeline, driven from this process; returns the actors' manifest facts."""
     import pyarrow as pa
     from tqdm import tqdm
 
@@ -281,7 +297,7 @@ def _run(
     ds = ds.map_batches(
         _Embedder,
         fn_constructor_kwargs={
-            "factory": encoder_factory(encoder.name),
+            "factory": factory or encoder_factory(encoder.name),
             "prepared": preparer is not None,
             "snapshot": snapshot,
         },
@@ -411,13 +427,131 @@ def _error_rows(batch: Any, exc: IllustraError, **columns: Any) -> Any:
 
 
 def _raise_error_row(reason: str) -> None:
+    doc = json.loads(reason)
+    _raise(str(doc.get("error")), str(doc.get("message")))
+
+
+def _raise(name: str, message: str) -> None:
     from . import errors
 
-    doc = json.loads(reason)
-    cls = getattr(errors, str(doc.get("error")), None)
+    cls = getattr(errors, name, None)
     if not (isinstance(cls, type) and issubclass(cls, IllustraError)):
         cls = EngineUnavailable
-    raise cls(str(doc.get("message")))
+    raise cls(message)
+
+
+# -- through Ray Client ----------------------------------------------------------------------------
+def _through_client(ray: Any) -> bool:
+    try:
+        from ray.util.client import ray as client
+    except ImportError:  # pragma: no cover - part of every Ray install
+        return False
+    return bool(client.is_connected())
+
+
+class _EncoderFacts(Encoder):
+    """What the pipeline's driver needs of an encoder (name, width, input side, preprocessing),
+    without its weights: the driver running on the cluster plans and checks with it."""
+
+    def __init__(self, encoder: Encoder) -> None:
+        self.name = encoder.name
+        self.dim = int(encoder.dim)
+        self.image_side = int(encoder.image_side)
+        self.preparer = encoder.image_preparer()
+
+    def image_preparer(self) -> Any:
+        return self.preparer
+
+
+def _run_from_client(
+    ray: Any,
+    engine: RayEngine,
+    collection: Collection,
+    encoder: Encoder,
+    plan: EmbedPlan,
+    stats: dict[str, int],
+    batch_size: int,
+    chunk_rows: int,
+    progress: bool,
+) -> dict[str, Any] | None:
+    """Ray Data does not run through a Ray Client connection (Ray 2.60), so the pipeline's driver
+    runs as a task on the cluster, writing the same chunks into the collection (which both sides
+    see at the same path). This process shows progress from the chunks as they appear, then
+    consolidates them; stopping it cancels the task, and finished chunks are kept."""
+    from tqdm import tqdm
+
+    driver = ray.remote(num_cpus=0, max_retries=0)(_driver_on_cluster)
+    ref = driver.remote(
+        str(collection.root),
+        _EncoderFacts(encoder),
+        encoder_factory(encoder.name),
+        engine.workers,
+        float(engine.gpus_per_worker or 0),
+        chunk_rows,
+        batch_size,
+        settings.current(),
+    )
+    seen = set(plan.store.chunk_paths())
+    bar = tqdm(
+        total=plan.todo,
+        unit="img",
+        desc=f"embedding with {encoder.name} on Ray",
+        file=sys.stderr,
+        disable=not progress,
+        dynamic_ncols=True,
+    )
+    try:
+        while True:
+            ready, _ = ray.wait([ref], timeout=1.0)
+            for path in plan.store.chunk_paths():
+                if path not in seen:
+                    seen.add(path)
+                    with np.load(path) as z:
+                        bar.update(len(z["rows"]) + len(z["skipped_rows"]))
+            if ready:
+                break
+    except BaseException:
+        ray.cancel(ref, force=True)
+        raise
+    finally:
+        bar.close()
+    try:
+        out = ray.get(ref)
+    except Exception as exc:
+        raise EngineUnavailable(
+            f"the Ray run stopped ({_ray_error_line(exc)}); the finished chunks are kept, "
+            "run the command again to continue"
+        ) from exc
+    if "error" in out:
+        _raise(out["error"], out["message"])
+    stats.update(out["stats"])
+    return out["facts"]
+
+
+def _driver_on_cluster(
+    root: str,
+    encoder: Encoder,
+    factory: Callable[[], Encoder],
+    workers: int | None,
+    gpus_per_worker: float,
+    chunk_rows: int,
+    batch_size: int,
+    snapshot: Any,
+) -> dict[str, Any]:
+    """The pipeline's driver as a task on the cluster (see ``_run_from_client``); errors come back
+    as data, so they keep their class and message."""
+    import ray
+
+    try:
+        settings.use(snapshot)
+        collection = Collection(root)
+        plan = plan_embedding(collection, encoder, chunk_rows)
+        stats = {"embedded": 0, "skipped": 0, "no_image": 0}
+        engine = RayEngine(workers=workers, gpus_per_worker=gpus_per_worker)
+        facts = _run(ray, engine, collection, encoder, plan, stats, batch_size, False, factory)
+    except IllustraError as exc:
+        return {"error": type(exc).__name__, "message": exc.message}
+    return {"stats": stats, "facts": facts}
 
 
 # -- worker side ---------------------------------------------------------------------------------
