@@ -41,6 +41,7 @@ from needs import OPENCLIPART_PNG, need_dir  # noqa: E402
 RESULTS = Path(__file__).resolve().parent / "results" / "ray_embed.json"
 CHUNK_ROWS = 256  # several chunks per run, so the steady rate can be read from their times
 LOADS: list[dict[str, Any]] = []
+CHUNK_WRITES: list[tuple[float, int]] = []  # (time, images settled) per chunk written
 
 
 def load_mark(phase: str) -> None:
@@ -74,17 +75,27 @@ def build_collection(root: Path, n: int, seed: int) -> dict[str, Any]:
     }
 
 
-def steady_rate(chunk_dir: Path) -> float | None:
-    """Images/s between the first chunk written and the last (start-up excluded)."""
-    chunks = sorted(chunk_dir.glob("*.npz"), key=lambda p: p.stat().st_mtime)
-    if len(chunks) < 3:
+def record_chunk_writes() -> None:
+    """Note when each chunk is written and how many images it settles: both engines write their
+    chunks in this process."""
+    from illustra.embedding_store import EmbeddingStore
+
+    original = EmbeddingStore.write_chunk
+
+    def write_chunk(self: Any, start: int, end: int, rows: Any, vectors: Any, skipped: Any = None) -> None:
+        original(self, start, end, rows, vectors, skipped=skipped)
+        CHUNK_WRITES.append((time.perf_counter(), len(rows) + len(skipped or [])))
+
+    EmbeddingStore.write_chunk = write_chunk  # type: ignore[method-assign]
+
+
+def steady_rate() -> float | None:
+    """Images/s from the first chunk written to the last (start-up excluded)."""
+    marks = list(CHUNK_WRITES)
+    if len(marks) < 3:
         return None
-    counts = []
-    for p in chunks:
-        with np.load(p) as z:
-            counts.append(len(z["rows"]) + len(z["skipped_rows"]))
-    span = chunks[-1].stat().st_mtime - chunks[0].stat().st_mtime
-    return round(sum(counts[1:]) / span, 2) if span > 0 else None
+    span = marks[-1][0] - marks[0][0]
+    return round(sum(n for _, n in marks[1:]) / span, 2) if span > 0 else None
 
 
 def run_local(
@@ -94,12 +105,12 @@ def run_local(
 
     from illustra.collection import Collection
     from illustra.embed import embed_collection
-    from illustra.embedding_store import EmbeddingStore
 
     shutil.copytree(base, work)
     coll = Collection(work)
     before = torch.get_num_threads()
     torch.set_num_threads(threads or before)
+    CHUNK_WRITES.clear()
     t = time.perf_counter()
     try:
         summary = embed_collection(
@@ -111,7 +122,7 @@ def run_local(
     return {
         "seconds": round(seconds, 2),
         "images_per_s": round(summary.embedded / seconds, 2),
-        "steady_images_per_s": steady_rate(EmbeddingStore(coll, encoder.name).chunk_dir),
+        "steady_images_per_s": steady_rate(),
         "embedded": summary.embedded,
         "skipped": summary.skipped,
     }
@@ -120,10 +131,10 @@ def run_local(
 def run_ray(base: Path, work: Path, encoder: Any, batch_size: int) -> dict[str, Any]:
     from illustra.collection import Collection
     from illustra.embed_ray import RayEngine, embed_collection_ray
-    from illustra.embedding_store import EmbeddingStore
 
     shutil.copytree(base, work)
     coll = Collection(work)
+    CHUNK_WRITES.clear()
     t = time.perf_counter()
     with RayEngine() as engine:
         ray = engine.connect()
@@ -140,7 +151,7 @@ def run_ray(base: Path, work: Path, encoder: Any, batch_size: int) -> dict[str, 
         "seconds_after_start": round(embedded_at - started, 2),
         "images_per_s": round(summary.embedded / seconds, 2),
         "images_per_s_after_start": round(summary.embedded / (embedded_at - started), 2),
-        "steady_images_per_s": steady_rate(EmbeddingStore(coll, encoder.name).chunk_dir),
+        "steady_images_per_s": steady_rate(),
         "embedded": summary.embedded,
         "skipped": summary.skipped,
         "ray_resources": resources,
@@ -171,6 +182,7 @@ def main() -> None:
     from illustra import settings
     from illustra.encoders import load_encoder
 
+    record_chunk_writes()
     command = ".venv/bin/python benchmarks/bench_ray_embed.py" + "".join(f" {a}" for a in sys.argv[1:])
     load_mark("start")
     with tempfile.TemporaryDirectory(prefix="bench-ray-embed-") as tmp:
