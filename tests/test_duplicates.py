@@ -226,3 +226,19 @@ def test_command_builds_lists_and_exports(colour_coll: Path, tmp_path: Path) -> 
     assert len({r["cluster"] for r in red}) == 1 and red[0]["title"].startswith("A red plate")
     stdout_csv = run("duplicates", "--collection", coll, "--csv", "-").stdout
     assert stdout_csv.splitlines()[0] == "cluster,size,books,id,book_identifier,title,year"
+
+
+def test_reader_reads_rows_from_the_file_not_the_mapping(tmp_path: Path) -> None:
+    from illustra.duplicates.reader import VectorReader
+
+    x = np.random.default_rng(3).standard_normal((500, 24)).astype(np.float32)
+    np.save(tmp_path / "v.npy", x)
+    v = np.load(tmp_path / "v.npy", mmap_mode="r")
+    rows = np.array([0, 1, 2, 7, 9, 10, 499])
+    with VectorReader(v) as reader:
+        assert reader._fd is not None  # read with preadv, not through the mapping
+        np.testing.assert_array_equal(reader.take(rows), x[rows])
+        np.testing.assert_array_equal(reader.block(490, 600), x[490:])
+        assert reader.take(np.zeros(0, np.int64)).shape == (0, 24)
+    with VectorReader(x) as in_memory:  # an array in memory is simply indexed
+        np.testing.assert_array_equal(in_memory.take(rows), x[rows])

@@ -10,16 +10,14 @@ million 1152-d vectors on two cores, where a search per item would take hours. O
 Everything is written as it is finished, in atomic files under a work folder (centroids, the cell
 assignment in chunks of rows, then the edges of each chunk of cells), so an interrupted build
 resumes where it stopped; a plan file names the vectors and parameters the work belongs to.
-Vectors are read from the memory-mapped file in blocks and the mapping is released after each
-chunk, so resident memory stays at a few hundred MB whatever the collection's size.
+Vectors are read from their file in blocks (``reader.py``: into buffers, not mapped), so resident
+memory stays at a few hundred MB whatever the collection's size.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import mmap
 import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -29,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..collection import write_bytes_atomic, write_json_atomic
+from .reader import VectorReader
 
 # Up to this many vectors everything is compared with everything (one cell).
 EXACT_MAX = 4096
@@ -86,17 +85,6 @@ def fingerprint_of(vectors: np.ndarray) -> str:
     import hashlib
 
     return "sha1:" + hashlib.sha1(np.ascontiguousarray(vectors).tobytes()).hexdigest()
-
-
-def release(vectors: np.ndarray) -> None:
-    """Drop the pages of a memory-mapped array from this process (they stay in the page cache):
-    reading every vector once must not leave the whole file resident."""
-    mm = getattr(vectors, "_mmap", None)
-    advice = getattr(mmap, "MADV_DONTNEED", None)
-    if mm is None or advice is None or not hasattr(mm, "madvise"):
-        return
-    with contextlib.suppress(OSError, ValueError):
-        mm.madvise(advice)
 
 
 def _npy_bytes(arrays: dict[str, np.ndarray]) -> bytes:
@@ -157,7 +145,7 @@ def _nearest_cells(block: np.ndarray, cents: np.ndarray, probe: int) -> np.ndarr
     return out
 
 
-def _centroids(vectors: np.ndarray, plan: GraphPlan, work: GraphWork) -> np.ndarray:
+def _centroids(vectors: VectorReader, plan: GraphPlan, work: GraphWork) -> np.ndarray:
     """Spherical k-means on a sample, started from sampled vectors. The cells only route the
     comparisons (every pair inside a probed cell is compared exactly), so a few rounds do."""
     done = work.load("centroids.npz")
@@ -168,8 +156,7 @@ def _centroids(vectors: np.ndarray, plan: GraphPlan, work: GraphWork) -> np.ndar
     n = plan.count
     rng = np.random.default_rng(0)
     size = min(n, plan.cells * KMEANS_POINTS_PER_CELL)
-    sample = np.ascontiguousarray(vectors[np.sort(rng.choice(n, size=size, replace=False))], dtype=np.float32)
-    release(vectors)
+    sample = vectors.take(np.sort(rng.choice(n, size=size, replace=False)))
     cents = sample[rng.choice(size, size=plan.cells, replace=False)].copy()
     for _ in range(KMEANS_ITERATIONS):
         nearest = _nearest_cells(sample, cents, 1)[:, 0]
@@ -183,7 +170,7 @@ def _centroids(vectors: np.ndarray, plan: GraphPlan, work: GraphWork) -> np.ndar
 
 
 def _assignment(
-    vectors: np.ndarray, plan: GraphPlan, work: GraphWork, progress: Progress | None
+    vectors: VectorReader, plan: GraphPlan, work: GraphWork, progress: Progress | None
 ) -> np.ndarray:
     """(n, probe) nearest cells of every vector, nearest first."""
     n = plan.count
@@ -196,8 +183,7 @@ def _assignment(
         name = f"assign-{start:010d}.npz"
         got = work.load(name)
         if got is None:
-            block = np.ascontiguousarray(vectors[start : start + ASSIGN_ROWS], dtype=np.float32)
-            release(vectors)
+            block = vectors.block(start, start + ASSIGN_ROWS)
             got = {"cells": _nearest_cells(block, cents, plan.probe)}
             work.save(name, **got)
         out[start : start + ASSIGN_ROWS] = got["cells"]
@@ -244,14 +230,14 @@ def _best_k(
 
 
 def _cell_edges(
-    vectors: np.ndarray, queries: np.ndarray, members: np.ndarray, k: int, floor: float
+    vectors: VectorReader, queries: np.ndarray, members: np.ndarray, k: int, floor: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     member_blocks = [members[i : i + MEMBER_BLOCK] for i in range(0, len(members), MEMBER_BLOCK)]
-    member_vecs = [np.ascontiguousarray(vectors[m], dtype=np.float32) for m in member_blocks]
+    member_vecs = [vectors.take(m) for m in member_blocks]
     for qs in range(0, len(queries), QUERY_BLOCK):
         q = queries[qs : qs + QUERY_BLOCK]
-        qv = np.ascontiguousarray(vectors[q], dtype=np.float32)
+        qv = vectors.take(q)
         for m, mv in zip(member_blocks, member_vecs, strict=True):
             parts.append(_top_pairs(qv @ mv.T, q, m, k, floor))
     if not parts:
@@ -270,6 +256,13 @@ def build_graph(
     vector's best ``plan.k`` neighbours at or above ``plan.floor``. Resumes work in ``folder``."""
     work = GraphWork(folder, plan)
     work.open()
+    with VectorReader(vectors) as reader:
+        return _build(reader, plan, work, progress)
+
+
+def _build(
+    vectors: VectorReader, plan: GraphPlan, work: GraphWork, progress: Progress | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     assign = _assignment(vectors, plan, work, progress)
     primary = assign[:, 0]
     # Cell -> its members (by nearest cell) and its queries (every vector probing it).
@@ -291,7 +284,6 @@ def build_graph(
                 queries = np.sort(query_order[query_start[cell] : query_start[cell + 1]])
                 if len(members) and len(queries):
                     chunk.append(_cell_edges(vectors, queries, members, plan.k, plan.floor))
-            release(vectors)
             got = {
                 "a": np.concatenate([c[0] for c in chunk]) if chunk else np.zeros(0, np.int64),
                 "b": np.concatenate([c[1] for c in chunk]) if chunk else np.zeros(0, np.int64),

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..collection import write_bytes_atomic, write_json_atomic
-from ..duplicates.graph import release
+from ..duplicates.reader import VectorReader
 
 FIT_MAX = 200_000  # above this many pictures, UMAP is fitted on a sample
 DEFAULT_SAMPLE = 50_000
@@ -84,15 +84,14 @@ class LayoutWork:
             write_json_atomic(plan_file, asdict(plan))
 
 
-def _projection(vectors: np.ndarray, plan: LayoutPlan, work: LayoutWork) -> tuple[np.ndarray, np.ndarray]:
+def _projection(vectors: VectorReader, plan: LayoutPlan, work: LayoutWork) -> tuple[np.ndarray, np.ndarray]:
     """(mean, components) of a principal-component projection fitted on a sample."""
     found = _load_npz(work.folder / "projection.npz")
     if found is not None:
         return found["mean"], found["components"]
     n = plan.count
     pick = np.sort(np.random.default_rng(plan.seed).choice(n, size=min(n, 20_000), replace=False))
-    x = np.asarray(vectors[pick], np.float32)
-    release(vectors)
+    x = vectors.take(pick)
     mean = x.mean(0)
     _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
     comps = np.ascontiguousarray(vt[: min(PCA_DIMS, vt.shape[0])], np.float32)
@@ -100,13 +99,12 @@ def _projection(vectors: np.ndarray, plan: LayoutPlan, work: LayoutWork) -> tupl
     return mean, comps
 
 
-def _reduced(vectors: np.ndarray, rows: np.ndarray, mean: np.ndarray, comps: np.ndarray) -> np.ndarray:
+def _reduced(vectors: VectorReader, rows: np.ndarray, mean: np.ndarray, comps: np.ndarray) -> np.ndarray:
     """Projected vectors at positions ``rows`` (sorted), read in blocks."""
     out = np.empty((len(rows), comps.shape[0]), np.float32)
     for s in range(0, len(rows), READ_ROWS):
-        block = np.asarray(vectors[rows[s : s + READ_ROWS]], np.float32)
+        block = vectors.take(rows[s : s + READ_ROWS])
         out[s : s + READ_ROWS] = (block - mean) @ comps.T
-    release(vectors)
     return out
 
 
@@ -177,7 +175,13 @@ def compute_layout(
     vectors: np.ndarray, plan: LayoutPlan, folder: Path, progress: Progress | None = None
 ) -> tuple[np.ndarray, str]:
     """(n, 2) float32 positions of every vector (in vector order) and the method used."""
-    work = LayoutWork(folder, plan)
+    with VectorReader(vectors) as reader:
+        return _layout(reader, plan, LayoutWork(folder, plan), progress)
+
+
+def _layout(
+    vectors: VectorReader, plan: LayoutPlan, work: LayoutWork, progress: Progress | None
+) -> tuple[np.ndarray, str]:
     n = plan.count
     mean, comps = _projection(vectors, plan, work)
     if n < SMALL:
