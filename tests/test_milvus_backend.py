@@ -119,7 +119,7 @@ def test_backend_is_chosen_from_index_json(
     assert isinstance(milvus_svc.index, MilvusIndex)
     info = json.loads((pair["milvus"] / "index" / "fake" / "index.json").read_text())
     assert info["backend"] == "milvus" and info["milvus"]["uri"] == str(Path(pair["uri"]).resolve())
-    assert info["milvus"]["index_type"] == "FLAT" and info["count"] == len(milvus_svc.index)
+    assert info["kind"] == "milvus-flat" and info["count"] == len(milvus_svc.index)
     assert Collection(pair["milvus"]).manifest["indexes"]["fake"]["backend"] == "milvus"
 
 

@@ -284,7 +284,7 @@ def build_milvus_index(
         "backend": BACKEND,
         "model": model,
         "dim": d,
-        "kind": index_type.lower(),
+        "kind": f"milvus-{index_type.lower()}",  # as `illustra info` and /api/collection show it
         "count": n,
         "params": build_params,
         "milvus": {
