@@ -52,23 +52,17 @@ from .search.filters import NOT_FILTERABLE, UNKNOWN_YEAR
 
 DEFAULT_LITE_FILE = "milvus.db"  # in the collection's index/ folder when no --milvus-uri is given
 
-
 BUILD_STATE = "milvus_build.json"
-
 
 # Collections up to this size get an exact FLAT index (Milvus Lite scans a segment in Python-driven
 # numpy, about 80 ms per 20k 512-d vectors on this project's machine: exact stays cheap only when small).
 FLAT_MAX = 10_000
 
-
 HNSW_BUILD = {"M": 32, "efConstruction": 80}
-
 
 INSERT_BYTES = 16_000_000  # vector bytes per insert request
 
-
 VARCHAR_MAX = 65_535  # longest Milvus VARCHAR (bytes); a longer value is stored as null
-
 
 KINDS = {"flat": "FLAT", "hnsw": "HNSW", "ivfsq": "IVF_SQ8"}
 

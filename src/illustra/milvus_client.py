@@ -20,18 +20,14 @@ from .milvus_filters import VECTOR
 
 INSTALL_HINT = "pip install 'illustra[milvus]'"
 
-
 PROPERTY = "illustra"  # collection property holding what the collection was built from
-
 
 # Milvus Lite (embedded, or its gRPC server) keeps gRPC's default ping policy: a client pinging more
 # often than every 5 minutes, as pymilvus does every 10 s, has its connection dropped in the middle
 # of a long call such as an index build.
 KEEPALIVE = {"grpc.keepalive_time_ms": 360_000}
 
-
 _CONNECT_LOCK = threading.Lock()
-
 
 _CLIENTS: dict[str, Any] = {}
 

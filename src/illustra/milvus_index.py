@@ -29,15 +29,12 @@ if TYPE_CHECKING:
 
 BACKEND = "milvus"
 
-
 # Milvus Lite's own overhead dominates a search, so a wide beam costs little: recall@10 was 0.93 at
 # ef 128 and 1.0 at 512 on 20k clustered vectors, in about the same time.
 HNSW_EF = 512
 
-
 # IVF_SQ8 candidates are re-ranked exactly with their float32 vectors (fetched with the hits).
 SQ_RERANK = 40
-
 
 MAX_TOPK = 16_384  # Milvus answers at most this many hits per search
 
