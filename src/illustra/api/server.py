@@ -132,8 +132,8 @@ def serve_workers(
     cfg: settings.Settings,
 ) -> None:
     """Several server processes answering on one socket, each with its own search service over the
-    same collection and the same vector backend (a Milvus server is shared; a FAISS index is
-    memory-mapped by each). The indexes are opened here first, so a backend that cannot be used
+    same collection and the same vector backend (a Milvus server is shared; a FAISS index is read by
+    each into its own memory, its vectors memory-mapped and shared). The indexes are opened here first, so a backend that cannot be used
     stops the start with one line instead of failing in every process."""
     import uvicorn
     from uvicorn.supervisors import Multiprocess
