@@ -123,7 +123,7 @@ class RayEngine:
     address: str | None = None  # None: $RAY_ADDRESS, else a local instance
     workers: int | None = None  # encoder actors [default: one per gpus_per_worker GPUs, else 1]
     gpus_per_worker: float = 0.0
-    local_cpus: int | None = None  # CPUs of a local instance [default: the cores available]
+    local_cpus: int | None = None  # CPUs of a local instance [default: the cores available, at least 2]
 
     def __post_init__(self) -> None:
         self._ray: Any = None
