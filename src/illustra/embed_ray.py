@@ -113,6 +113,24 @@ def check_address(address: str | None) -> None:
         raise EngineUnavailable(f"cannot reach the Ray cluster at {address}: {why}") from exc
 
 
+# A Ray Client server starts one process per client; on a loaded head node that start can fail
+# ("Initialization failure from server") and succeed when asked again.
+CLIENT_INIT_TRIES = 3
+
+
+def _init(ray: Any, kwargs: dict[str, Any]) -> None:
+    client = str(kwargs.get("address", "")).startswith("ray://")
+    for attempt in range(1, CLIENT_INIT_TRIES + 1):
+        try:
+            with _quiet():
+                ray.init(**kwargs)
+            return
+        except ConnectionError as exc:
+            if not client or "Initialization failure" not in str(exc) or attempt == CLIENT_INIT_TRIES:
+                raise
+            time.sleep(2.0 * attempt)
+
+
 @dataclass
 class RayEngine:
     """Where and how the Ray engine runs. The connection is made at first use (a run with nothing
@@ -162,8 +180,7 @@ class RayEngine:
             else:
                 kwargs["address"] = target
             try:
-                with _quiet():
-                    ray.init(**kwargs)
+                _init(ray, kwargs)
             except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
                 if target == "auto":
                     msg = (
