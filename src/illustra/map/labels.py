@@ -32,8 +32,9 @@ STOP = frozenset(
         "such", "only", "own", "same", "very", "can", "will", "just", "also", "more", "most", "one", "two",
         "three", "first", "second", "new", "old", "der", "die", "das", "und", "von", "den", "des", "les",
         "une", "del", "della", "per", "con", "par", "sur", "dans", "est", "pour", "aux", "plate", "plates",
-        "fig", "figure", "page", "vol", "volume", "part", "illustration", "illustrations", "engraving",
-        "engraved", "drawn", "drawing", "picture", "image", "book", "books", "edition",
+        "fig", "figure", "page", "vol", "volume", "part", "illustration", "illustrations", "illustrated",
+        "etc", "containing", "including", "engraving", "engraved", "drawn", "drawing", "picture", "image",
+        "book", "books", "edition", "printed", "published", "translated", "author", "third", "fourth",
     ]
 )
 

@@ -26,6 +26,8 @@
   var ys = null;
   var loaded = 0; // chunks in
   var marked = null; // rows highlighted (Int32Array)
+  var markedRow = null; // Uint8Array per row: 1 where highlighted (many marks are drawn as pixels)
+  var MANY_MARKS = 2000; // above this many, marks are coloured pixels rather than circles
   var grid = null; // spatial index for picking: {size, start, rows}
   var items = new Map(); // row -> item json
   var thumbs = new Map(); // row -> Image
@@ -34,6 +36,9 @@
   var buffer = null; // ImageData
   var counts = null; // Uint32Array per device pixel
   var lut = null;
+  var dimLut = null; // a paler ramp for the points a highlight leaves out
+  var MARK_SOLID = (255 << 24) | (179 << 16) | (111 << 8) | 27; // #1b6fb3 as little-endian RGBA
+  var markedPix = null; // Uint8Array per device pixel: a highlighted point landed here
   var dpr = Math.min(window.devicePixelRatio || 1, 2);
   var drawQueued = false;
   var hoverRow = -1;
@@ -49,6 +54,7 @@
     canvas.height = Math.round(s.h * dpr);
     buffer = ctx.createImageData(canvas.width, canvas.height);
     counts = new Uint32Array(canvas.width * canvas.height);
+    markedPix = new Uint8Array(canvas.width * canvas.height);
     queueDraw();
   }
 
@@ -60,16 +66,22 @@
     queueDraw();
   }
 
-  function buildLut() {
+  function ramp(ink) {
     // Counts per pixel -> ink over paper; log-like so dense regions do not saturate at once.
-    lut = new Uint32Array(256);
+    var out = new Uint32Array(256);
     for (var c = 0; c < 256; c++) {
       var t = c === 0 ? 0 : Math.min(1, 0.35 + Math.log(c) / Math.log(64) * 0.65);
-      var r = Math.round(PAPER[0] + (INK[0] - PAPER[0]) * t);
-      var g = Math.round(PAPER[1] + (INK[1] - PAPER[1]) * t);
-      var b = Math.round(PAPER[2] + (INK[2] - PAPER[2]) * t);
-      lut[c] = (255 << 24) | (b << 16) | (g << 8) | r; // little-endian RGBA
+      var r = Math.round(PAPER[0] + (ink[0] - PAPER[0]) * t);
+      var g = Math.round(PAPER[1] + (ink[1] - PAPER[1]) * t);
+      var b = Math.round(PAPER[2] + (ink[2] - PAPER[2]) * t);
+      out[c] = (255 << 24) | (b << 16) | (g << 8) | r; // little-endian RGBA
     }
+    return out;
+  }
+
+  function buildLut() {
+    lut = ramp(INK);
+    dimLut = ramp([200, 170, 165]);
   }
 
   function toScreen(ux, uy) {
@@ -92,6 +104,8 @@
     if (!xs || !buffer) return;
     var W = canvas.width, H = canvas.height;
     counts.fill(0);
+    var pixelMarks = markedRow && marked.length > MANY_MARKS;
+    if (pixelMarks) markedPix.fill(0);
     var k = view.scale * dpr / SCALE;
     var ox = W / 2 - view.cx * view.scale * dpr;
     var oy = H / 2 - view.cy * view.scale * dpr;
@@ -103,24 +117,32 @@
       py = (ys[i] * k + oy) | 0;
       if (px < 0 || py < 0 || px >= W || py >= H) continue;
       counts[py * W + px]++;
+      if (pixelMarks && markedRow[i]) markedPix[py * W + px] = 1;
       visible++;
     }
     var out = new Uint32Array(buffer.data.buffer);
-    // Points grow with zoom: 1 device pixel far out, up to 3 when few are on screen.
+    // Points grow with zoom: 1 device pixel far out, up to 3 when few are on screen. With a
+    // highlight, the other points are drawn paler and the highlighted ones solid, a size larger.
     var spread = visible < 50000 ? (visible < 5000 ? 2 : 1) : 0;
+    var base = marked && marked.length ? dimLut : lut;
     for (i = 0; i < out.length; i++) out[i] = lut[0];
-    for (i = 0; i < counts.length; i++) {
-      var c = counts[i];
-      if (!c) continue;
-      var col = lut[c > 255 ? 255 : c];
-      if (!spread) { out[i] = col; continue; }
-      var cx = i % W, cy = (i / W) | 0;
-      for (var dy = -spread; dy <= spread; dy++) {
-        var yy = cy + dy;
-        if (yy < 0 || yy >= H) continue;
-        for (var dx = -spread; dx <= spread; dx++) {
-          var xx = cx + dx;
-          if (xx >= 0 && xx < W) out[yy * W + xx] = col;
+    for (var pass = 0; pass < (pixelMarks ? 2 : 1); pass++) {
+      for (i = 0; i < counts.length; i++) {
+        var c = counts[i];
+        if (!c) continue;
+        var hit = pixelMarks && markedPix[i] === 1;
+        if (pixelMarks && hit !== (pass === 1)) continue; // highlighted pixels last, on top
+        var col = hit ? MARK_SOLID : base[c > 255 ? 255 : c];
+        var sp = hit ? Math.max(1, spread) : spread;
+        if (!sp) { out[i] = col; continue; }
+        var cx = i % W, cy = (i / W) | 0;
+        for (var dy = -sp; dy <= sp; dy++) {
+          var yy = cy + dy;
+          if (yy < 0 || yy >= H) continue;
+          for (var dx = -sp; dx <= sp; dx++) {
+            var xx = cx + dx;
+            if (xx >= 0 && xx < W) out[yy * W + xx] = col;
+          }
         }
       }
     }
@@ -141,12 +163,12 @@
   }
 
   function drawMarked() {
-    if (!marked || !marked.length) return;
+    if (!marked || !marked.length || marked.length > MANY_MARKS) return;
     ctx.fillStyle = "#1b6fb3";
     ctx.strokeStyle = "#ffffff";
     ctx.lineWidth = 1;
     var s = cssSize();
-    var r = marked.length > 5000 ? 1.5 : 3.5;
+    var r = 3.5;
     for (var i = 0; i < marked.length; i++) {
       var row = marked[i];
       if (xs[row] === NONE) continue;
@@ -422,6 +444,8 @@
           for (var j = 0; j < 8; j++) if (bits[b] & (1 << j)) rows.push(b * 8 + j);
         }
         marked = Int32Array.from(rows);
+        markedRow = new Uint8Array(xs.length);
+        for (var k = 0; k < rows.length; k++) if (rows[k] < markedRow.length) markedRow[rows[k]] = 1;
         frame.dataset.marked = String(rows.length);
         var note = document.querySelector("[data-map-matches]");
         if (note) note.textContent = "Highlighted: " + rows.length.toLocaleString("en") + " results of this search.";
