@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..collection import now_iso
-from ..errors import CollectionError
+from ..sqlite_store import connect
 from .definition import FacetDefinition, FacetExists, FacetNotFound, check_name
 
 FILENAME = "facets.sqlite"
@@ -55,23 +54,8 @@ class FacetStore:
         self.root = Path(collection_root)
         self.path = self.root / FILENAME
 
-    @contextmanager
-    def _connect(self, *, write: bool) -> Iterator[sqlite3.Connection]:
-        if not write and not self.path.exists():
-            conn = sqlite3.connect(":memory:")
-        else:
-            if not self.root.is_dir():
-                raise CollectionError(f"collection directory {self.root} does not exist")
-            conn = sqlite3.connect(self.path, timeout=10)
-        try:
-            conn.row_factory = sqlite3.Row
-            conn.executescript(_SCHEMA)
-            with conn:
-                yield conn
-        except sqlite3.Error as exc:
-            raise CollectionError(f"{self.path}: {exc}") from exc
-        finally:
-            conn.close()
+    def _connect(self, *, write: bool) -> AbstractContextManager[sqlite3.Connection]:
+        return connect(self.root, self.path, _SCHEMA, write=write)
 
     @staticmethod
     def _facet(row: sqlite3.Row) -> SavedFacet:

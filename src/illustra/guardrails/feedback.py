@@ -11,13 +11,13 @@ from __future__ import annotations
 import builtins
 import csv
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 from ..collection import now_iso
-from ..errors import BadInput, CollectionError
+from ..errors import BadInput
+from ..sqlite_store import connect
 
 FILENAME = "feedback.sqlite"
 MAX_QUERY_CHARS = 1000
@@ -62,24 +62,8 @@ class FeedbackStore:
         self.root = Path(collection_root)
         self.path = self.root / FILENAME
 
-    @contextmanager
-    def _connect(self, *, write: bool) -> Iterator[sqlite3.Connection]:
-        if not write and not self.path.exists():
-            # Reading never creates the file: a read-only collection stays untouched.
-            conn = sqlite3.connect(":memory:")
-        else:
-            if not self.root.is_dir():
-                raise CollectionError(f"collection directory {self.root} does not exist")
-            conn = sqlite3.connect(self.path, timeout=10)
-        try:
-            conn.row_factory = sqlite3.Row
-            conn.executescript(_SCHEMA)
-            with conn:
-                yield conn
-        except sqlite3.Error as exc:
-            raise CollectionError(f"{self.path}: {exc}") from exc
-        finally:
-            conn.close()
+    def _connect(self, *, write: bool) -> AbstractContextManager[sqlite3.Connection]:
+        return connect(self.root, self.path, _SCHEMA, write=write)
 
     # -- reports ---------------------------------------------------------------------------
     def add(self, item_id: str, query: str | None, reason: str) -> int:
