@@ -16,9 +16,10 @@ from PIL import Image
 from illustra import images
 from illustra.cli import main
 from illustra.collection import Collection
-from illustra.embed import DECODE_SCALE, embed_collection
+from illustra.embed import embed_collection
 from illustra.embedding_store import EmbeddingStore, embedded_models
 from illustra.encoders import load_encoder, register_encoder
+from illustra.encoders.base import decode_side
 from illustra.errors import ModelMismatch
 
 from . import tiny_clip
@@ -124,8 +125,8 @@ def test_vectors_are_those_of_the_encoder_in_row_order(tmp_path: Path) -> None:
     store = EmbeddingStore(Collection(coll.root), "fake")
     rows = store.rows()
     assert rows.tolist() == _image_rows(coll)
-    side = enc.image_side * DECODE_SCALE
-    direct = enc.embed_images([images.decode(coll.image_bytes(r) or b"", max_side=side) for r in rows])
+    side = decode_side(enc)
+    direct = enc.embed_images([images.decode(coll.image_bytes(r) or b"", min_side=side) for r in rows])
     np.testing.assert_allclose(np.asarray(store.vectors()), direct, atol=1e-6)
 
 

@@ -118,3 +118,38 @@ def test_gigantic_local_file_is_shrunk_not_refused() -> None:
     im = images.open_image(GIGANTIC, max_side=512)
     assert im.mode == "RGB" and max(im.size) == 512
     assert im.getpixel((0, 0)) == (255, 255, 255)  # transparent corner composited on white
+
+
+def _encoded(size: tuple[int, int], fmt: str) -> bytes:
+    im = Image.new("RGB", size, (240, 230, 210))
+    im.paste((20, 30, 40), (size[0] // 4, size[1] // 4, size[0] // 2, size[1] // 2))
+    buf = io.BytesIO()
+    im.save(buf, format=fmt, quality=90)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("size", "fmt", "expected"),
+    [
+        ((1024, 800), "JPEG", (512, 400)),  # draft at 1/2: 400 >= 224, 1/4 would be 200
+        ((1024, 1000), "JPEG", (256, 250)),  # draft at 1/4
+        ((800, 1024), "JPEG", (400, 512)),  # portrait alike
+        ((2000, 1500), "PNG", (334, 250)),  # no draft for PNG: box reduction by 6
+        ((300, 200), "JPEG", (300, 200)),  # already small: untouched, never enlarged
+        ((4000, 180), "JPEG", (4000, 180)),  # shortest side under the minimum: full decode
+    ],
+)
+def test_min_side_decodes_cheaply_but_never_below_the_minimum(
+    size: tuple[int, int], fmt: str, expected: tuple[int, int]
+) -> None:
+    im = images.decode(_encoded(size, fmt), min_side=224)
+    assert im.mode == "RGB"
+    assert im.size == expected
+
+
+def test_min_side_keeps_the_picture() -> None:
+    full = images.decode(_encoded((1024, 800), "JPEG"))
+    small = images.decode(_encoded((1024, 800), "JPEG"), min_side=224)
+    # The dark block stays where it was: the cheap decode is the same picture at a smaller scale.
+    assert full.resize(small.size).getpixel((180, 140)) == pytest.approx(small.getpixel((180, 140)), abs=12)
+    assert small.getpixel((50, 50))[0] > 200

@@ -22,12 +22,8 @@ import numpy as np
 from . import images, settings
 from .collection import Collection
 from .embedding_store import EmbeddingStore
-from .encoders.base import Encoder, model_slug
+from .encoders.base import Encoder, decode_side, model_slug
 from .errors import BadImage, IllustraError, ModelMismatch
-
-# How much larger than the model's input side images are decoded: enough that the model's own
-# resize still downsamples (sharp), small enough that JPEG draft mode can skip most of the pixels.
-DECODE_SCALE = 2
 
 
 @dataclass
@@ -74,9 +70,9 @@ def _first_line(exc: BaseException) -> str:
 class _Reader:
     """Worker-side work for one row: read its bytes, decode safely, preprocess for the model."""
 
-    def __init__(self, collection: Collection, max_side: int, prepare: Callable[[Any], Any] | None) -> None:
+    def __init__(self, collection: Collection, min_side: int, prepare: Callable[[Any], Any] | None) -> None:
         self.column = collection.dataset.data.column("image")
-        self.max_side = max_side
+        self.min_side = min_side
         self.prepare = prepare
 
     def __call__(self, row: int) -> tuple[str, Any]:
@@ -88,7 +84,7 @@ class _Reader:
                 if not path:
                     return "none", None
                 data = images.read_bytes(path)
-            im = images.decode(data, max_side=self.max_side)
+            im = images.decode(data, min_side=self.min_side)
             return "ok", (self.prepare(im) if self.prepare else im)
         except BadImage as exc:
             return "skip", exc.message
@@ -238,7 +234,7 @@ def embed_collection(
     plan = plan_embedding(collection, encoder, chunk_rows)
     store, chunks, total_todo = plan.store, plan.chunks, plan.todo
 
-    reader = _Reader(collection, max(64, int(encoder.image_side) * DECODE_SCALE), encoder.prepare_image)
+    reader = _Reader(collection, decode_side(encoder), encoder.prepare_image)
     embed_fn = encoder.embed_prepared
     id_column = collection.dataset.data.column("id")
 

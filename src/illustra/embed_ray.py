@@ -44,7 +44,6 @@ from PIL import Image
 from . import settings
 from .collection import Collection
 from .embed import (
-    DECODE_SCALE,
     EmbedPlan,
     EmbedSummary,
     _Reader,
@@ -53,7 +52,7 @@ from .embed import (
     plan_embedding,
 )
 from .encoders import encoder_factory
-from .encoders.base import Encoder
+from .encoders.base import Encoder, decode_side
 from .errors import (
     BadInput,
     CollectionError,
@@ -297,7 +296,7 @@ def _run(
         fn_kwargs={
             "root": str(collection.root),
             "rows": plan.rows,
-            "max_side": max(64, int(encoder.image_side) * DECODE_SCALE),
+            "min_side": decode_side(encoder),
             "preparer": preparer,
             "snapshot": snapshot,
         },
@@ -596,14 +595,14 @@ def _open(root: str, rows: int) -> Collection:
     return coll
 
 
-def _decode_batch(batch: Any, *, root: str, rows: int, max_side: int, preparer: Any, snapshot: Any) -> Any:
+def _decode_batch(batch: Any, *, root: str, rows: int, min_side: int, preparer: Any, snapshot: Any) -> Any:
     """Decode task: read, safely decode and preprocess one batch of rows."""
     import pyarrow as pa
 
     try:
         settings.use(snapshot)
         coll = _open(root, rows)
-        reader = _Reader(coll, max_side, preparer)
+        reader = _Reader(coll, min_side, preparer)
         ids = coll.dataset.data.column("id")
         statuses: list[str] = []
         reasons: list[str | None] = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import warnings
 from pathlib import Path
 
@@ -61,11 +62,16 @@ def decode(
     data: bytes,
     *,
     max_side: int | None = None,
+    min_side: int | None = None,
     max_bytes: int | None = None,
     max_pixels: int | None = None,
     allow_large: bool = False,
 ) -> Image.Image:
     """Decode bytes to an RGB image, optionally shrunk so its longest side is <= ``max_side``.
+
+    ``min_side`` asks for the cheapest decode whose shortest side is still >= ``min_side`` (JPEG
+    draft scaling, then an integer box reduction): what a model's own preprocessing needs to
+    downsample to its input size, and several times less work than a full decode of a scan.
 
     ``allow_large`` lets images over the pixel budget (but under ``LARGE_PIXEL_CEILING`` and not
     bomb-like) through the bounded-memory libvips path; used for local files the user chose to ingest.
@@ -92,9 +98,9 @@ def decode(
                 raise BadImage(f"image claims {w}x{h} pixels, over the {pixel_limit}-pixel limit")
             if getattr(im, "n_frames", 1) > 1:
                 im.seek(0)
-            if fmt in {"JPEG", "MPO"} and max_side:
+            if fmt in {"JPEG", "MPO"} and (max_side or min_side):
                 # Draft mode lets libjpeg decode at 1/2, 1/4 or 1/8 scale: far less work for big scans.
-                im.draft("RGB", (max_side, max_side))
+                im.draft("RGB", _draft_size(w, h, max_side, min_side))
             im.load()
             im = _to_rgb(im)
     except BadImage:
@@ -108,9 +114,22 @@ def decode(
         if "cannot identify image file" in msg:
             msg = "not an image"
         raise BadImage(msg[:200]) from exc
+    if min_side:
+        factor = min(im.size) // min_side
+        if factor >= 2:
+            im = im.reduce(factor)
     if max_side and max(im.size) > max_side:
         im.thumbnail((max_side, max_side), Image.Resampling.BICUBIC)
     return im
+
+
+def _draft_size(w: int, h: int, max_side: int | None, min_side: int | None) -> tuple[int, int]:
+    # Pillow picks the largest scale at which the image still covers the requested size.
+    if min_side:
+        k = min_side / max(1, min(w, h))
+        return math.ceil(w * k), math.ceil(h * k)
+    side = int(max_side or 0)
+    return side, side
 
 
 def _large_ok(w: int, h: int, n_bytes: int) -> bool:
@@ -172,6 +191,7 @@ def open_image(
     path: str | Path,
     *,
     max_side: int | None = None,
+    min_side: int | None = None,
     max_bytes: int | None = None,
     max_pixels: int | None = None,
     allow_large: bool = True,
@@ -180,6 +200,7 @@ def open_image(
     return decode(
         read_bytes(path, max_bytes),
         max_side=max_side,
+        min_side=min_side,
         max_bytes=max_bytes,
         max_pixels=max_pixels,
         allow_large=allow_large,

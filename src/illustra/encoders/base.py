@@ -95,3 +95,10 @@ def model_slug(name: str) -> str:
     """Filesystem-safe name for a model id, used for per-model folders in a collection."""
     out = "".join(c if c.isalnum() or c in "-_." else "_" for c in name.strip("/"))
     return out.strip("._") or "model"
+
+
+def decode_side(encoder: Encoder) -> int:
+    """The shortest side pictures are decoded at for ``encoder`` (collection and query alike): its
+    input side, so that the model's own resize still downsamples while JPEG draft mode skips most
+    of a scan's pixels."""
+    return max(64, int(encoder.image_side))

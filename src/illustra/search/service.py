@@ -17,7 +17,7 @@ from .. import adapters, images
 from ..collection import Collection
 from ..embedding_store import pick_model, similarity_companion
 from ..encoders import Encoder, load_encoder
-from ..encoders.base import TextEncoder, Unsupported
+from ..encoders.base import TextEncoder, Unsupported, decode_side
 from ..errors import IndexMissing, ItemNotFound, ModelMismatch, NotEmbedded
 from ..guardrails import Guardrails
 from ..settings import Settings, current
@@ -187,11 +187,12 @@ class SearchService:
 
     def query_image(self, image: Image.Image | bytes | str | Path) -> Image.Image:
         """Decode a query image (uploaded bytes, a file, or a PIL image) through the safe decoder."""
-        side = max(self.encoder.image_side * 2, 256)
+        # Decoded as the collection's own pictures were, so a picture finds itself.
+        side = decode_side(self.encoder)
         if isinstance(image, bytes):
-            return images.decode(image, max_side=side)
+            return images.decode(image, min_side=side)
         if isinstance(image, (str, Path)):
-            return images.open_image(image, max_side=side)
+            return images.open_image(image, min_side=side)
         return image.convert("RGB")
 
     def search_text(
