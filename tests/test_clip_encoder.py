@@ -193,3 +193,22 @@ def test_cli_offline_unknown_model_prints_one_line(tmp_path: Path) -> None:
     assert lines[0].startswith("error: model 'nobody/no-such-model' is not available locally")
     assert "Traceback" not in proc.stderr
     assert proc.stdout == ""
+
+
+def test_precision_plan_per_device() -> None:
+    """Weights stay float32 everywhere; GPUs run mixed precision, CPUs bf16 only when chosen.
+    (The GPU branch is checked as a decision here: no GPU runs in the test suite.)"""
+    from illustra.encoders.clip import precision_plan
+
+    assert precision_plan("cuda", cpu_bf16=False, cuda_bf16=True) == "bfloat16"
+    assert precision_plan("cuda", cpu_bf16=True, cuda_bf16=False) == "float16"
+    assert precision_plan("cpu", cpu_bf16=True, cuda_bf16=True) == "bfloat16"
+    assert precision_plan("cpu", cpu_bf16=False, cuda_bf16=True) is None
+    assert precision_plan("mps", cpu_bf16=True, cuda_bf16=True) is None
+
+
+def test_fp32_setting_gives_float32(tiny_clip_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ILLUSTRA_CPU_PRECISION", "fp32")
+    enc = ClipEncoder(str(tiny_clip_dir))
+    assert enc.describe()["precision"] == "float32"
+    assert next(enc.model.parameters()).dtype.is_floating_point and not enc._autocast

@@ -99,7 +99,7 @@ def test_reranked_scores_are_exact_cosines_and_recall_is_high(data, kind):
     assert hits / (10 * len(queries)) >= 0.95
 
 
-@pytest.mark.parametrize("kind", ["ivfsq", "ivfpq"])
+@pytest.mark.parametrize("kind", ["ivfsq", "ivfpq", "hnsw"])
 def test_filtered_search_returns_k_results(data, kind, monkeypatch):
     coll, vecs, queries = data
     build_index(coll, MODEL, kind)
@@ -218,3 +218,31 @@ def test_mapped_vector_pages_are_released_now_and_then_without_changing_results(
     assert after == before
     assert released == [True, True, True]  # the vectors are a read-only mapping: unmapped each time
     assert not real(np.zeros((3, 4), np.float32))  # an array in memory has nothing to release
+
+
+def test_hnsw_keeps_recall_under_mid_share_filters(tmp_path, monkeypatch):
+    """A graph walk through a filter keeping 10-45 % of the items still finds the allowed nearest,
+    on many small clusters (as book illustrations are: few neighbours each, most filtered out)."""
+    rng = np.random.default_rng(1)
+    centres = rng.standard_normal((1500, 128)).astype(np.float32)
+    bases = (rng.standard_normal((1500, 16, 128)) * 0.35).astype(np.float32)
+
+    def draw(m: int) -> np.ndarray:
+        a = rng.integers(0, len(centres), m)
+        x = centres[a] + (rng.standard_normal((m, 1, 16)).astype(np.float32) @ bases[a])[:, 0, :]
+        x += 0.15 * rng.standard_normal(x.shape).astype(np.float32)
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+    vecs, queries = draw(20000), draw(40)
+    coll = vector_collection(tmp_path / "c", vecs)
+    build_index(coll, MODEL, "hnsw")
+    idx = load_index(Collection(coll.root), MODEL)
+    monkeypatch.setattr(index_mod, "SUBSET_EXACT_MAX", 0)
+    for share in (0.1, 0.2, 0.45):
+        allowed = rng.random(len(vecs)) < share
+        hits = 0
+        for q in queries:
+            _, pos = idx.search(q, 10, allowed)
+            assert len(pos) == 10 and allowed[pos].all()
+            hits += len(set(pos.tolist()) & exact_top(vecs, q, 10, allowed))
+        assert hits / (10 * len(queries)) >= 0.99, share

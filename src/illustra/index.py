@@ -47,6 +47,7 @@ ID_BYTES = 8  # an inverted list stores an int64 id beside each code; rows.npy h
 # post-filter never fetches more than POSTFILTER_MAX_FETCH candidates (nor more than a quarter of
 # what the probed lists hold), and falls back to the filtered path when fewer than k survive.
 POSTFILTER_SAFETY = 2.0
+POST_HNSW_BEAM = 3
 POSTFILTER_MAX_FETCH = 4096
 # Relative costs per vector, in units of one quantised-code distance: testing a filter bit while
 # probing through the filter, and an exact float32 distance over a gathered (memory-mapped) subset.
@@ -351,6 +352,10 @@ class VectorIndex:
         params = self._params(faiss, fetch, 1.0, None, 0)
         if self.kind in ("ivfsq", "ivfpq"):
             params.nprobe = self._post_probe(fetch, allowed_share)
+        elif self.kind == "hnsw":
+            # A graph walk's deepest results are its least exact: a beam of 3 x fetch keeps the
+            # allowed ones among them (recall@10 0.91 -> 0.98 at s = 0.45).
+            params.efSearch = int(min(16384, POST_HNSW_BEAM * fetch))
         _, ids = self.index.search(q, fetch, params=params)
         ids = ids[0]
         ids = ids[ids >= 0].astype(np.int64)
@@ -372,8 +377,9 @@ class VectorIndex:
         if self.kind == "hnsw":
             ef = max(int(self.params.get("efSearch", 128)), fetch)
             if sel is not None:
-                # A selective filter prunes most of the graph walk: widen the beam to keep recall.
-                ef = int(min(4096, ef / min(1.0, share * 4)))
+                # A filter keeping a share s of the vectors leaves about s x ef allowed ones in the
+                # beam: widen it by 1/s (50k BL-like vectors: recall@10 at s = 0.17 was 0.78 by 1/4s, 0.97 by 1/s).
+                ef = int(min(4096, ef / min(1.0, share)))
             params = faiss.SearchParametersHNSW(efSearch=int(min(16384, ef * 4**widen)))
         elif self.kind in ("ivfsq", "ivfpq"):
             nlist = int(self.params.get("nlist", 1))
