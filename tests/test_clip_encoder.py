@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -212,3 +213,58 @@ def test_fp32_setting_gives_float32(tiny_clip_dir: Path, monkeypatch: pytest.Mon
     enc = ClipEncoder(str(tiny_clip_dir))
     assert enc.describe()["precision"] == "float32"
     assert next(enc.model.parameters()).dtype.is_floating_point and not enc._autocast
+
+
+def test_int8_pictures_agree_with_fp32_and_do_not_depend_on_their_batch(
+    tiny_clip_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_clip_dir, model, ignore=shutil.ignore_patterns(".illustra-*"))
+    pics = _pictures()
+    monkeypatch.setenv("ILLUSTRA_CPU_PRECISION", "fp32")
+    full = ClipEncoder(str(model)).embed_images(pics)
+    monkeypatch.setenv("ILLUSTRA_CPU_PRECISION", "int8")
+    enc = ClipEncoder(str(model))
+    assert enc.describe()["precision"].startswith("int8")
+    got = enc.embed_images(pics)
+    _assert_unit_rows(got, 4, 16)
+    assert float(np.min(np.sum(full * got, axis=1))) > 0.99
+    # One picture per call: the same vector alone as within any batch.
+    np.testing.assert_array_equal(enc.embed_images(pics[2:3])[0], got[2])
+    np.testing.assert_array_equal(enc.embed_images(pics[::-1])[1], got[2])
+    (folder,) = (model / ".illustra-image-int8").iterdir()
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["agreement"] > 0.99 and set(meta["images_per_s"]) == {"int8", "fp32"}
+    built = (folder / "meta.json").stat().st_mtime_ns
+    again = ClipEncoder(str(model))  # the kept tower is reused, not rebuilt
+    np.testing.assert_array_equal(again.embed_images(pics), got)
+    assert (folder / "meta.json").stat().st_mtime_ns == built
+    # Text stays on its own path.
+    assert enc.embed_texts(["a red ship"]).shape == (1, 16)
+
+
+def test_auto_precision_keeps_bf16_where_the_cpu_has_it(
+    tiny_clip_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from illustra.encoders import clip
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_clip_dir, model, ignore=shutil.ignore_patterns(".illustra-*"))
+    monkeypatch.setenv("ILLUSTRA_CPU_PRECISION", "auto")
+    monkeypatch.setattr(clip, "_native_bf16", lambda: True)
+    enc = ClipEncoder(str(model))
+    enc.embed_images(_pictures())
+    assert enc.describe()["precision"] == "bfloat16 autocast"
+    assert not (model / ".illustra-image-int8").exists()
+    # Without native bf16, auto measures the INT8 tower and uses it only if it is the faster.
+    monkeypatch.setattr(clip, "_native_bf16", lambda: False)
+    enc = ClipEncoder(str(model))
+    enc.embed_images(_pictures())
+    (folder,) = (model / ".illustra-image-int8").iterdir()
+    rates = json.loads((folder / "meta.json").read_text())["images_per_s"]
+    expected = "int8" if rates["int8"] > rates["fp32"] else "float32"
+    assert enc.describe()["precision"].startswith(expected)

@@ -31,7 +31,7 @@ from PIL import Image
 
 from .. import settings
 from ..errors import ModelUnavailable
-from . import sentence, text_fast
+from . import image_fast, sentence, text_fast
 from .base import Encoder, l2_normalise
 
 log = logging.getLogger(__name__)
@@ -265,21 +265,35 @@ def _embedding_dim(config: Any) -> int:
     return int(config.hidden_size)
 
 
+def _native_bf16() -> bool:
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def _cpu_bf16() -> bool:
     """Whether CPU inference runs in bfloat16 (autocast): about twice the throughput of float32 on
     CPUs with native bf16 (AVX512-BF16, AMX), with vectors that agree to ~0.999 cosine."""
     choice = str(settings.get("cpu_precision")).lower()
-    if choice in {"fp32", "float32"}:
+    if choice in {"fp32", "float32", "int8"}:
         return False
-    import torch
-
-    try:
-        native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        native = False
     if choice in {"bf16", "bfloat16"}:
         return True
-    return native
+    return _native_bf16()
+
+
+def _cpu_int8_pictures() -> str | None:
+    """'int8' when pictures must run through the INT8 image tower (asked for), 'auto' when they
+    may (auto precision on a CPU without native bf16, ONNX Runtime installed), else None."""
+    choice = str(settings.get("cpu_precision")).lower()
+    if choice == "int8":
+        return "int8"
+    if choice == "auto" and text_fast.available() and not _native_bf16():
+        return "auto"
+    return None
 
 
 def _cuda_bf16(torch: Any) -> bool:
@@ -365,6 +379,8 @@ class ClipEncoder(Encoder):
             threads = int(settings.get("torch_threads")) or _available_cores()
             if torch.get_num_threads() != threads:
                 torch.set_num_threads(threads)
+        self._pictures_int8 = _cpu_int8_pictures() if self.device.type == "cpu" else None
+        self._image_int8: image_fast.Int8ImageTower | None = None
         amp = precision_plan(self.device.type, _cpu_bf16(), _cuda_bf16(torch) if self.device.type == "cuda" else False)
         self._autocast = amp is not None
         self._amp_dtype = getattr(torch, amp or "bfloat16")
@@ -411,7 +427,7 @@ class ClipEncoder(Encoder):
             "source": self.config_name,
             "image_side": self.image_side,
             "device": self.device.type,
-            "precision": f"{str(self._amp_dtype).replace('torch.', '')} autocast" if self._autocast else "float32",
+            "precision": self._picture_precision(),
         }
 
     # -- images -------------------------------------------------------------------------------
@@ -427,7 +443,67 @@ class ClipEncoder(Encoder):
         if not items:
             return np.zeros((0, self.dim), np.float32)
         inputs = {k: np.concatenate([it[k] for it in items], axis=0) for k in items[0]}
+        tower = self._int8_pictures()
+        if tower is not None and list(inputs) == [image_fast.INPUT]:
+            return self._check_dim("image", l2_normalise(tower(inputs[image_fast.INPUT])))
         return self._forward("image", inputs)
+
+    def _picture_precision(self) -> str:
+        if self._int8_pictures() is not None:
+            return "int8 (ONNX Runtime, one picture per call)"
+        return f"{str(self._amp_dtype).replace('torch.', '')} autocast" if self._autocast else "float32"
+
+    def _int8_pictures(self) -> image_fast.Int8ImageTower | None:
+        """The INT8 image tower when pictures use it: built at first use and kept on disk. With
+        ``auto`` it is used only where it agrees with float32 and measured faster than it."""
+        if self._pictures_int8 is None:
+            return None
+        if self._image_int8 is not None:
+            return self._image_int8
+        with self._int8_lock:
+            if self._image_int8 is not None or self._pictures_int8 is None:
+                return self._image_int8
+            explicit = self._pictures_int8 == "int8"
+            try:
+                tower = self._load_image_int8()
+            except Exception as exc:  # noqa: BLE001 - export and quantisation fail in many ways
+                if explicit:
+                    raise ModelUnavailable(
+                        f"model '{self.name}': its image tower could not be run in INT8: {_first_line(exc)}"
+                    ) from None
+                log.warning("pictures use torch: INT8 image tower unavailable (%s)", _first_line(exc))
+                self._pictures_int8 = None
+                return None
+            if not explicit and (tower.agreement < image_fast.MIN_COSINE or not tower.faster_than_fp32):
+                log.info("pictures use torch float32: the INT8 image tower agrees at cosine %.4f, %s img/s "
+                         "against %s", tower.agreement, tower.images_per_s.get("int8"), tower.images_per_s.get("fp32"))
+                self._pictures_int8 = None
+                return None
+            self._image_int8 = tower
+            return tower
+
+    def _load_image_int8(self) -> image_fast.Int8ImageTower:
+        sample = np.concatenate([self.prepare_image(im)[image_fast.INPUT] for im in image_fast.probe_pictures()])
+        folder = text_fast.cache_dir(self.source, "image") / (
+            "tower-" + text_fast.model_key(self.source, [image_fast.INPUT], None)
+        )
+        if (folder / "meta.json").is_file():
+            try:
+                return image_fast.Int8ImageTower(folder, self._threads)
+            except Exception as exc:  # noqa: BLE001 - a damaged copy is rebuilt
+                log.warning("rebuilding the INT8 image tower in %s (%s)", folder, _first_line(exc))
+                import shutil
+
+                shutil.rmtree(folder, ignore_errors=True)
+        log.info("building the INT8 image tower in %s (once per model)", folder)
+        image_fast.build(
+            self.model,
+            folder,
+            sample,
+            reference=lambda x: self._forward("image", {image_fast.INPUT: x}, autocast=False),
+            threads=self._threads,
+        )
+        return image_fast.Int8ImageTower(folder, self._threads)
 
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         if not images:

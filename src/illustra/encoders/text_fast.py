@@ -81,14 +81,15 @@ def model_key(source: str, input_names: Sequence[str], fixed_length: int | None)
     return h.hexdigest()[:24]
 
 
-def cache_dir(source: str) -> Path:
-    """Where this model's INT8 tower is kept: inside a writable model directory, else the user cache."""
+def cache_dir(source: str, tower: str = "text") -> Path:
+    """Where this model's INT8 ``tower`` ("text" or "image") is kept: inside a writable model
+    directory, else the user cache."""
     root = Path(source)
     if root.is_dir() and os.access(root, os.W_OK):
-        return root / FOLDER
+        return root / (FOLDER if tower == "text" else f".illustra-{tower}-int8")
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     digest = hashlib.sha256(str(root.resolve() if root.exists() else source).encode()).hexdigest()[:16]
-    return Path(base) / "illustra" / "text-int8" / digest
+    return Path(base) / "illustra" / f"{tower}-int8" / digest
 
 
 class Int8TextTower:
@@ -182,8 +183,7 @@ def build(
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     names = list(sample)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=folder.name + ".tmp-", dir=folder.parent))
+    work = workspace(folder)
     try:
         args = tuple(torch.from_numpy(np.ascontiguousarray(sample[k], dtype=np.int64)) for k in names)
         axes = {k: ({0: "batch"} if fixed_length else {0: "batch", 1: "tokens"}) for k in names}
@@ -220,6 +220,22 @@ def build(
             )
         )
         del tower
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    install(work, folder)
+
+
+def workspace(folder: Path) -> Path:
+    """A temporary folder beside ``folder`` to build into (see ``install``)."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=folder.name + ".tmp-", dir=folder.parent))
+
+
+def install(work: Path, folder: Path) -> None:
+    """Rename a finished build into place, so concurrent builders and interrupted builds leave
+    either nothing or a complete folder; earlier builds for other versions of the model go."""
+    try:
         if folder.exists():  # another process finished first: keep its copy
             shutil.rmtree(work, ignore_errors=True)
         else:
@@ -232,7 +248,7 @@ def build(
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    for old in folder.parent.glob("*"):  # earlier builds for other versions of the model's files
+    for old in folder.parent.glob("*"):
         if old.is_dir() and old != folder and old.name != work.name and _ours(old, folder):
             shutil.rmtree(old, ignore_errors=True)
 
