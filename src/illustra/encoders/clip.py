@@ -487,23 +487,18 @@ class ClipEncoder(Encoder):
         folder = text_fast.cache_dir(self.source, "image") / (
             "tower-" + text_fast.model_key(self.source, [image_fast.INPUT], None)
         )
-        if (folder / "meta.json").is_file():
-            try:
-                return image_fast.Int8ImageTower(folder, self._threads)
-            except Exception as exc:  # noqa: BLE001 - a damaged copy is rebuilt
-                log.warning("rebuilding the INT8 image tower in %s (%s)", folder, _first_line(exc))
-                import shutil
-
-                shutil.rmtree(folder, ignore_errors=True)
-        log.info("building the INT8 image tower in %s (once per model)", folder)
-        image_fast.build(
-            self.model,
+        return text_fast.load_or_build(
             folder,
-            sample,
-            reference=lambda x: self._forward("image", {image_fast.INPUT: x}, autocast=False),
-            threads=self._threads,
+            "image",
+            lambda f: image_fast.Int8ImageTower(f, self._threads),
+            lambda f: image_fast.build(
+                self.model,
+                f,
+                sample,
+                reference=lambda x: self._forward("image", {image_fast.INPUT: x}, autocast=False),
+                threads=self._threads,
+            ),
         )
-        return image_fast.Int8ImageTower(folder, self._threads)
 
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         if not images:
@@ -631,24 +626,19 @@ class ClipEncoder(Encoder):
         folder = text_fast.cache_dir(self.source) / (
             "tower-" + text_fast.model_key(self.source, list(sample), fixed)
         )
-        if (folder / "meta.json").is_file():
-            try:
-                return text_fast.Int8TextTower(folder, self._query_threads)
-            except Exception as exc:  # noqa: BLE001 - a damaged copy is rebuilt
-                log.warning("rebuilding the INT8 text tower in %s (%s)", folder, _first_line(exc))
-                import shutil
-
-                shutil.rmtree(folder, ignore_errors=True)
-        log.info("building the INT8 text tower in %s (once per model)", folder)
-        text_fast.build(
-            self.model,
+        return text_fast.load_or_build(
             folder,
-            sample,
-            fixed,
-            reference=lambda texts: self._embed_texts(texts, "fp32"),
-            tokenize=self._tokenize,
+            "text",
+            lambda f: text_fast.Int8TextTower(f, self._query_threads),
+            lambda f: text_fast.build(
+                self.model,
+                f,
+                sample,
+                fixed,
+                reference=lambda texts: self._embed_texts(texts, "fp32"),
+                tokenize=self._tokenize,
+            ),
         )
-        return text_fast.Int8TextTower(folder, self._query_threads)
 
     # -- model --------------------------------------------------------------------------------
     def _forward(self, kind: str, inputs: dict[str, np.ndarray], autocast: bool | None = None) -> np.ndarray:

@@ -121,31 +121,12 @@ def build(
     import shutil
 
     import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
 
     work = text_fast.workspace(folder)
     try:
-        fp32 = work / "image_fp32.onnx"
-        with text_fast._quiet(), torch.inference_mode():
-            torch.onnx.export(
-                _wrapper(model),
-                (torch.from_numpy(np.ascontiguousarray(sample[:2], dtype=np.float32)),),
-                str(fp32),
-                input_names=[INPUT],
-                output_names=["features"],
-                dynamic_axes={INPUT: {0: "batch"}, "features": {0: "batch"}},
-                opset_version=17,
-                dynamo=False,
-            )
-            quantize_dynamic(
-                str(fp32),
-                str(work / "image_int8.onnx"),
-                weight_type=QuantType.QInt8,
-                use_external_data_format=True,
-            )
-        for p in work.iterdir():  # the float32 export (and its external weights) is not kept
-            if not p.name.startswith("image_int8"):
-                p.unlink()
+        args = (torch.from_numpy(np.ascontiguousarray(sample[:2], dtype=np.float32)),)
+        axes = {INPUT: {0: "batch"}, "features": {0: "batch"}}
+        text_fast.export_int8(_wrapper(model), args, work, "image", [INPUT], axes)
         (work / "meta.json").write_text(json.dumps({"format": text_fast.FORMAT, "agreement": 0.0}))
         tower = Int8ImageTower(work, threads)
         fast, ref = text_fast._unit(tower(sample)), text_fast._unit(reference(sample))

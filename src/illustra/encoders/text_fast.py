@@ -26,13 +26,14 @@ import os
 import shutil
 import tempfile
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 FORMAT = 1  # bump when what is written changes
 MIN_COSINE = 0.99
@@ -68,8 +69,18 @@ def model_key(source: str, input_names: Sequence[str], fixed_length: int | None)
     import transformers
 
     h = hashlib.sha256()
-    h.update(json.dumps([FORMAT, torch.__version__, transformers.__version__, onnxruntime.__version__,
-                         list(input_names), fixed_length]).encode())
+    h.update(
+        json.dumps(
+            [
+                FORMAT,
+                torch.__version__,
+                transformers.__version__,
+                onnxruntime.__version__,
+                list(input_names),
+                fixed_length,
+            ]
+        ).encode()
+    )
     root = Path(source)
     files = sorted(p for p in root.iterdir() if p.is_file() and p.name.endswith(_WEIGHT_SUFFIXES))
     if not files:
@@ -180,7 +191,6 @@ def build(
     interrupted builds leave either nothing or a complete folder.
     """
     import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
 
     names = list(sample)
     work = workspace(folder)
@@ -188,35 +198,22 @@ def build(
         args = tuple(torch.from_numpy(np.ascontiguousarray(sample[k], dtype=np.int64)) for k in names)
         axes = {k: ({0: "batch"} if fixed_length else {0: "batch", 1: "tokens"}) for k in names}
         axes["features"] = {0: "batch"}
-        fp32 = work / "text_fp32.onnx"
-        with _quiet(), torch.inference_mode():
-            torch.onnx.export(
-                _wrapper(model, names),
-                args,
-                str(fp32),
-                input_names=names,
-                output_names=["features"],
-                dynamic_axes=axes,
-                opset_version=17,
-                dynamo=False,
-            )
-            quantize_dynamic(
-                str(fp32),
-                str(work / "text_int8.onnx"),
-                weight_type=QuantType.QInt8,
-                use_external_data_format=True,
-            )
-        for p in work.iterdir():  # the float32 export (and its external weights) is not kept
-            if not p.name.startswith("text_int8"):
-                p.unlink()
-        (work / "meta.json").write_text(json.dumps({"format": FORMAT, "inputs": names, "fixed_length": fixed_length, "agreement": 0.0}))
+        export_int8(_wrapper(model, names), args, work, "text", names, axes)
+        (work / "meta.json").write_text(
+            json.dumps({"format": FORMAT, "inputs": names, "fixed_length": fixed_length, "agreement": 0.0})
+        )
         tower = Int8TextTower(work, threads=1)
         fast = _unit(tower(tokenize(PROBES)))
         ref = _unit(reference(PROBES))
         agreement = float(np.min(np.sum(fast * ref, axis=1)))
         (work / "meta.json").write_text(
             json.dumps(
-                {"format": FORMAT, "inputs": names, "fixed_length": fixed_length, "agreement": round(agreement, 6)}
+                {
+                    "format": FORMAT,
+                    "inputs": names,
+                    "fixed_length": fixed_length,
+                    "agreement": round(agreement, 6),
+                }
             )
         )
         del tower
@@ -224,6 +221,59 @@ def build(
         shutil.rmtree(work, ignore_errors=True)
         raise
     install(work, folder)
+
+
+def export_int8(
+    module: Any,
+    args: tuple[Any, ...],
+    work: Path,
+    stem: str,
+    names: list[str],
+    axes: dict[str, dict[int, str]],
+) -> Path:
+    """Export ``module`` (output ``features``) to ONNX in ``work`` and quantise its weights to
+    INT8 as ``<stem>_int8.onnx``; the float32 export is not kept."""
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    fp32 = work / f"{stem}_fp32.onnx"
+    out = work / f"{stem}_int8.onnx"
+    with _quiet(), torch.inference_mode():
+        torch.onnx.export(
+            module,
+            args,
+            str(fp32),
+            input_names=names,
+            output_names=["features"],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+        )
+        quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8, use_external_data_format=True)
+    for p in work.iterdir():  # the float32 export (and its external weights)
+        if p.name.startswith(f"{stem}_fp32"):
+            p.unlink()
+    return out
+
+
+def load_or_build(
+    folder: Path, what: str, open_tower: Callable[[Path], T], build: Callable[[Path], None]
+) -> T:
+    """The INT8 ``what`` tower kept in ``folder``, built there first when missing or damaged."""
+    if (folder / "meta.json").is_file():
+        try:
+            return open_tower(folder)
+        except Exception as exc:  # noqa: BLE001 - a damaged copy is rebuilt
+            log.warning(
+                "rebuilding the INT8 %s tower in %s (%s)",
+                what,
+                folder,
+                str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__,
+            )
+            shutil.rmtree(folder, ignore_errors=True)
+    log.info("building the INT8 %s tower in %s (once per model)", what, folder)
+    build(folder)
+    return open_tower(folder)
 
 
 def workspace(folder: Path) -> Path:
