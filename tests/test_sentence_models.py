@@ -72,7 +72,9 @@ def test_repo_id_and_short_name_are_found_in_the_local_hub_cache(
     assert by_short.name == "clip-tiny-test" and by_short.dim == 16
 
 
-def test_a_text_model_is_not_an_image_model_and_a_missing_one_says_how_to_get_it(st_dirs: dict[str, Path]) -> None:
+def test_a_text_model_is_not_an_image_model_and_a_missing_one_says_how_to_get_it(
+    st_dirs: dict[str, Path],
+) -> None:
     with pytest.raises(ModelUnavailable, match="--text-model"):
         load_encoder(str(st_dirs["text"]), fallback=False)
     with pytest.raises(ModelUnavailable, match="hf download sentence-transformers/no-such-model"):
@@ -81,7 +83,9 @@ def test_a_text_model_is_not_an_image_model_and_a_missing_one_says_how_to_get_it
         SentenceTextEncoder(str(st_dirs["clip"]))
 
 
-def test_queries_through_the_text_model_search_the_image_space(st_dirs: dict[str, Path], coll_root: Path) -> None:
+def test_queries_through_the_text_model_search_the_image_space(
+    st_dirs: dict[str, Path], coll_root: Path
+) -> None:
     model = str(st_dirs["clip"])
     svc = SearchService(coll_root, model, text_model=str(st_dirs["text"]))
     enc = SentenceTextEncoder(str(st_dirs["text"]))
@@ -90,7 +94,9 @@ def test_queries_through_the_text_model_search_the_image_space(st_dirs: dict[str
     resp = svc.search_text(q, k=5, mode="visual")
     # The ranking is the text model's query vector against the stored picture vectors.
     expect = np.asarray(Collection(coll_root).ids)[
-        np.argsort(-(np.load(next((coll_root / "embeddings").glob("*/vectors.npy"))) @ enc.embed_texts([q])[0]))
+        np.argsort(
+            -(np.load(next((coll_root / "embeddings").glob("*/vectors.npy"))) @ enc.embed_texts([q])[0])
+        )
     ]
     assert [h.id for h in resp.results] == [str(x) for x in expect[:5]]
     # The language notice names the languages the text model covers instead of "English only".
@@ -109,19 +115,98 @@ def test_dimensions_must_match(st_dirs: dict[str, Path], coll_root: Path) -> Non
     with pytest.raises(ModelMismatch, match="24-dimensional.*16-dimensional"):
         SearchService(coll_root, str(st_dirs["clip"]), text_model=str(st_dirs["text_wide"]))
     out = CliRunner().invoke(
-        main, ["search", "--collection", str(coll_root), "--model", str(st_dirs["clip"]),
-               "--text-model", str(st_dirs["text_wide"]), "a ship"]
+        main,
+        [
+            "search",
+            "--collection",
+            str(coll_root),
+            "--model",
+            str(st_dirs["clip"]),
+            "--text-model",
+            str(st_dirs["text_wide"]),
+            "a ship",
+        ],
     )
     assert out.exit_code == 5 and len(out.stderr.strip().splitlines()) == 1, out.output
 
 
-def test_cli_search_and_eval_take_text_model(st_dirs: dict[str, Path], coll_root: Path, tmp_path: Path) -> None:
-    base = ["--collection", str(coll_root), "--model", str(st_dirs["clip"]), "--text-model", str(st_dirs["text"])]
+def test_cli_search_and_eval_take_text_model(
+    st_dirs: dict[str, Path], coll_root: Path, tmp_path: Path
+) -> None:
+    base = [
+        "--collection",
+        str(coll_root),
+        "--model",
+        str(st_dirs["clip"]),
+        "--text-model",
+        str(st_dirs["text"]),
+    ]
     out = CliRunner().invoke(main, ["search", *base, "ein rotes Bild", "--mode", "visual", "--json"])
     assert out.exit_code == 0, out.output
     assert len(json.loads(out.stdout)["results"]) == 10
     queries = tmp_path / "q.jsonl"
-    queries.write_text(json.dumps({"query": "red", "relevant_ids": ["red/00", "red/01"]}) + "\n", encoding="utf-8")
+    queries.write_text(
+        json.dumps({"query": "red", "relevant_ids": ["red/00", "red/01"]}) + "\n", encoding="utf-8"
+    )
     ev = CliRunner().invoke(main, ["eval", *base, "--queries", str(queries), "--json", "--no-save"])
     assert ev.exit_code == 0, ev.output
     assert json.loads(ev.stdout)["text_model"] == str(st_dirs["text"])
+
+
+def test_serve_takes_text_model(st_dirs: dict[str, Path], coll_root: Path) -> None:
+    """``illustra serve --text-model``: a real server on 127.0.0.1 answers text queries with the
+    text model's vectors and names its languages in the notice."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    model, text = str(st_dirs["clip"]), str(st_dirs["text"])
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "illustra",
+            "serve",
+            "--collection",
+            str(coll_root),
+            "--model",
+            model,
+            "--text-model",
+            text,
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            try:
+                r = httpx.get(
+                    f"http://127.0.0.1:{port}/api/search",
+                    params={"q": "eine rote Tafel", "k": 5, "mode": "visual"},
+                    timeout=30,
+                )
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline
+                time.sleep(0.3)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        expect = SearchService(coll_root, model, text_model=text).search_text(
+            "eine rote Tafel", k=5, mode="visual"
+        )
+        assert [h["id"] for h in body["results"]] == [h.id for h in expect.results]
+        assert any("en, de, fr, ja" in n for n in body["notices"])
+    finally:
+        proc.terminate()
+        proc.wait(20)
