@@ -22,8 +22,12 @@ from illustra.errors import BadInput, NotEmbedded
 from illustra.index import build_index
 from illustra.search import SearchService
 
+from . import tiny_clip
 from .fakes import COLOURS, FakeEncoder, solid
 from .searchkit import colour_rows, embed_with
+
+tiny_clip_dir = tiny_clip.tiny_clip_dir
+tiny_siglip_dir = tiny_clip.tiny_siglip_dir
 
 NAMES = list(COLOURS)
 SWAP = {c: NAMES[(i + 3) % len(NAMES)] for i, c in enumerate(NAMES)}
@@ -49,7 +53,9 @@ def misnamed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def test_an_adapter_learns_what_the_catalogue_knows_and_is_used_when_it_beats_the_base(misnamed: Path) -> None:
+def test_an_adapter_learns_what_the_catalogue_knows_and_is_used_when_it_beats_the_base(
+    misnamed: Path,
+) -> None:
     coll = Collection(misnamed)
     entry = coll.manifest["embeddings"]["fake+adapted"]
     held = entry["adapter"]["held_out"]
@@ -90,12 +96,27 @@ def test_eval_gallery_ids_ranks_only_the_listed_items(misnamed: Path, tmp_path: 
     gallery.write_text("\n".join(listed) + "\n", encoding="utf-8")
     queries = tmp_path / "q.jsonl"
     queries.write_text(
-        json.dumps({"query": SWAP["red"], "relevant_ids": [f"red/{j:02d}" for j in range(13)]}) + "\n"
-        + json.dumps({"query": "green", "relevant_ids": ["green/00"]}) + "\n",
+        json.dumps({"query": SWAP["red"], "relevant_ids": [f"red/{j:02d}" for j in range(13)]})
+        + "\n"
+        + json.dumps({"query": "green", "relevant_ids": ["green/00"]})
+        + "\n",
         encoding="utf-8",
     )
-    out = CliRunner().invoke(main, ["eval", "--collection", str(misnamed), "--model", "fake+adapted",
-                                    "--queries", str(queries), "--gallery-ids", str(gallery), "--json"])
+    out = CliRunner().invoke(
+        main,
+        [
+            "eval",
+            "--collection",
+            str(misnamed),
+            "--model",
+            "fake+adapted",
+            "--queries",
+            str(queries),
+            "--gallery-ids",
+            str(gallery),
+            "--json",
+        ],
+    )
     assert out.exit_code == 0, out.output
     res = json.loads(out.stdout)
     assert res["gallery_items"] == len(listed) and res["n_items"] == len(listed)
@@ -104,8 +125,10 @@ def test_eval_gallery_ids_ranks_only_the_listed_items(misnamed: Path, tmp_path: 
     assert scored["p@10"] == pytest.approx(0.7)  # the 7 listed red plates come first, then blue ones
     assert [e["query"] for e in res["excluded"]] == ["green"]  # its only relevant item is not listed
     gallery.write_text("red/00\nno/such-item\n", encoding="utf-8")
-    bad = CliRunner().invoke(main, ["eval", "--collection", str(misnamed), "--queries", str(queries),
-                                    "--gallery-ids", str(gallery)])
+    bad = CliRunner().invoke(
+        main,
+        ["eval", "--collection", str(misnamed), "--queries", str(queries), "--gallery-ids", str(gallery)],
+    )
     assert bad.exit_code == 2 and "no/such-item" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
 
 
@@ -143,6 +166,41 @@ def test_labels_and_excluded_ids(tmp_path: Path) -> None:
         adapters.train(coll, "fake", exclude_path=exclude)
     labels = tmp_path / "labels.csv"
     labels.write_text("".join(f"{i},{SWAP[i.split('/')[0]]}\n" for i in coll.ids.tolist()), encoding="utf-8")
-    report = adapters.train(Collection(root), "fake", source="labels", labels_path=labels, exclude_path=exclude)
+    report = adapters.train(
+        Collection(root), "fake", source="labels", labels_path=labels, exclude_path=exclude
+    )
     assert report["training_items"] == len(coll) - 20 and report["excluded_ids"] == 20
     assert report["trained_on"] == "labels (labels.csv)" and report["used"] is True
+
+
+@pytest.mark.parametrize("which", ["clip", "siglip"])
+def test_clip_and_siglip_models_adapt_through_the_cli(
+    which: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """``illustra adapt`` on CLIP- and SigLIP-family models (tiny, random weights): trained and
+    measured on held-out items, and ``MODEL+adapted`` answers search and eval like any model name."""
+    model = str(request.getfixturevalue(f"tiny_{which}_dir"))
+    rows = colour_rows(13)
+    for r in rows:
+        colour = r["id"].split("/")[0]
+        r["title"] = f"A {SWAP[colour]} plate number {r['id'].split('/')[1]}"
+    root = tmp_path / "c"
+    coll = Collection.create(root, rows, source={"kind": "test"})
+    embed_with(coll, model)
+    build_index(Collection(root), model)
+    runner = CliRunner()
+    out = runner.invoke(main, ["adapt", "--collection", str(root), "--model", model])
+    assert out.exit_code == 0, out.output
+    entry = Collection(root).manifest["embeddings"][f"{model}+adapted"]
+    held = entry["adapter"]["held_out"]
+    assert held["items"] > 0 and {"base", "adapted"} <= set(held)
+    queries = tmp_path / "q.jsonl"
+    queries.write_text(
+        json.dumps({"query": "green", "relevant_ids": ["green/00", "green/01"]}) + "\n", encoding="utf-8"
+    )
+    adapted = ["--collection", str(root), "--model", f"{model}+adapted"]
+    found = runner.invoke(main, ["search", *adapted, "a green plate", "--json"])
+    assert found.exit_code == 0, found.output
+    assert json.loads(found.stdout)["results"]
+    ev = runner.invoke(main, ["eval", *adapted, "--queries", str(queries), "--json"])
+    assert ev.exit_code == 0, ev.output
