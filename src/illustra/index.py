@@ -289,12 +289,7 @@ class VectorIndex:
         return len(self.rows)
 
     def allowed_positions(self, row_mask: np.ndarray) -> np.ndarray:
-        """A mask over dataset rows as a mask over vector positions (no copy when every row has
-        a vector, as positions then equal rows)."""
-        n = len(self.rows)
-        if n == len(row_mask) and (n == 0 or int(self.rows[-1]) == n - 1):
-            return row_mask
-        return row_mask[self.rows]
+        return position_mask(self.rows, row_mask)
 
     def position_of_row(self, row: int) -> int | None:
         pos = int(np.searchsorted(self.rows, row))
@@ -461,6 +456,15 @@ class VectorIndex:
                 break
             fetch = min(n, fetch * 4)
         return _topk(got_scores, ids, k)
+
+
+def position_mask(rows: np.ndarray, row_mask: np.ndarray) -> np.ndarray:
+    """A mask over dataset rows as a mask over the vector positions of ``rows`` (ascending): no
+    copy when every row has a vector, as positions then equal rows."""
+    n = len(rows)
+    if n == len(row_mask) and (n == 0 or int(rows[-1]) == n - 1):
+        return row_mask
+    return row_mask[rows]
 
 
 def _topk(scores: np.ndarray, positions: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

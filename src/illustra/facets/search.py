@@ -18,6 +18,7 @@ import numpy as np
 from ..collection import Collection
 from ..embedding_store import EmbeddingStore
 from ..errors import BadInput, ItemNotFound
+from ..index import position_mask
 from ..search import SearchService
 from ..search.filters import Filters
 from ..search.limits import MAX_COMBINED_FACETS, check_paging, check_query, short_id
@@ -228,7 +229,7 @@ class FacetSearch:
             models.append(self.model(r))
         f = filters or Filters()
         mask, undated = svc.row_mask_and_undated(f)
-        allowed = None if mask is None else mask[index.rows]
+        allowed = None if mask is None else position_mask(index.rows, mask)
         scores, pos = top(score_all(models, index.vectors, allowed), offset + k + 1)
         has_more = len(pos) > offset + k
         scores, pos = scores[offset : offset + k], pos[offset : offset + k]
