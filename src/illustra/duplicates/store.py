@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 from ..collection import Collection
-from ..errors import NotBuilt
+from ..reloading import ReloadingFile
 from . import clusters as cl
 
 
@@ -26,32 +25,9 @@ def graph_path(collection: Collection) -> Path:
 NOT_BUILT = "near-duplicates have not been found for this collection yet; run 'illustra duplicates'"
 
 
-class DuplicateStore:
+class DuplicateStore(ReloadingFile[cl.Clusters]):
     """The clusters of one collection, loaded lazily and reloaded when the file is replaced."""
 
     def __init__(self, collection: Collection) -> None:
+        super().__init__(lambda: clusters_path(collection), cl.load, NOT_BUILT)
         self.collection = collection
-        self._lock = threading.Lock()
-        self._stamp: tuple[int, int] | None = None
-        self._clusters: cl.Clusters | None = None
-
-    def current(self) -> cl.Clusters | None:
-        """The clusters, or None when none have been built."""
-        path = clusters_path(self.collection)
-        try:
-            st = path.stat()
-        except FileNotFoundError:
-            return None
-        stamp = (st.st_mtime_ns, st.st_size)
-        if stamp != self._stamp:
-            with self._lock:
-                if stamp != self._stamp:
-                    self._clusters = cl.load(path)
-                    self._stamp = stamp
-        return self._clusters
-
-    def require(self) -> cl.Clusters:
-        found = self.current()
-        if found is None:
-            raise NotBuilt(NOT_BUILT)
-        return found

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..collection import Collection, write_bytes_atomic
-from ..errors import NotBuilt
+from ..reloading import ReloadingFile
 
 NOT_BUILT = "the collection map has not been built yet; run 'illustra map'"
 
@@ -54,29 +53,9 @@ def load(path: Path) -> CollectionMap:
         )
 
 
-class MapStore:
+class MapStore(ReloadingFile[CollectionMap]):
+    """The map of one collection, loaded lazily and reloaded when ``illustra map`` replaces it."""
+
     def __init__(self, collection: Collection) -> None:
+        super().__init__(lambda: layout_path(collection), load, NOT_BUILT)
         self.collection = collection
-        self._lock = threading.Lock()
-        self._stamp: tuple[int, int] | None = None
-        self._map: CollectionMap | None = None
-
-    def current(self) -> CollectionMap | None:
-        path = layout_path(self.collection)
-        try:
-            st = path.stat()
-        except FileNotFoundError:
-            return None
-        stamp = (st.st_mtime_ns, st.st_size)
-        if stamp != self._stamp:
-            with self._lock:
-                if stamp != self._stamp:
-                    self._map = load(path)
-                    self._stamp = stamp
-        return self._map
-
-    def require(self) -> CollectionMap:
-        found = self.current()
-        if found is None:
-            raise NotBuilt(NOT_BUILT)
-        return found
