@@ -10,6 +10,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -22,6 +23,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 SHOTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "screenshots"
 AXE = Path(__file__).resolve().parents[1] / "node_modules" / "axe-core" / "axe.min.js"
 # Every WCAG 2.0 and 2.1 rule at levels A and AA, plus axe's best practices; any impact fails.
@@ -93,3 +95,21 @@ def assert_no_sideways_scroll(page: Any, state: str) -> None:
             viewport,
         )
         pytest.fail(f"{state} scrolls sideways at {viewport} px: {width} px wide; too wide: {wide}")
+
+
+@pytest.fixture
+def offline(page: Any) -> Iterator[list[str]]:
+    """Every request leaving this machine is refused and recorded (the test asserts none)."""
+    blocked: list[str] = []
+
+    def guard(route: Any) -> None:
+        host = urlsplit(route.request.url).hostname or ""
+        if route.request.url.startswith(("data:", "blob:")) or host in LOCAL_HOSTS:
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort()
+
+    page.context.route("**/*", guard)
+    yield blocked
+    assert blocked == []

@@ -14,7 +14,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 from illustra.encoders import register_encoder  # noqa: E402
 
 from .blsample import write_bl_manifest  # noqa: E402
-from .browserkit import browser, page  # noqa: E402, F401 - fixtures for the browser tests
+from .browserkit import browser, offline, page  # noqa: E402, F401 - fixtures for the browser tests
 from .fakes import FakeEncoder  # noqa: E402
 from .hostile import write_hostile_images  # noqa: E402
 

@@ -12,7 +12,6 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import expect
@@ -26,7 +25,6 @@ from .facetkit import build_facet_collection
 from .fakes import FakeEncoder
 
 pytestmark = pytest.mark.browser
-LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 
 
 @pytest.fixture(scope="module")
@@ -40,24 +38,6 @@ def server(coll_root: Path) -> Iterator[RunningServer]:
     running = serve_in_thread(create_app(coll_root, title="Colours"))
     yield running
     running.stop()
-
-
-@pytest.fixture
-def offline(page: Any) -> Iterator[list[str]]:
-    """Every request leaving this machine is refused and recorded (the test asserts none)."""
-    blocked: list[str] = []
-
-    def guard(route: Any) -> None:
-        host = urlsplit(route.request.url).hostname or ""
-        if route.request.url.startswith(("data:", "blob:")) or host in LOCAL_HOSTS:
-            route.continue_()
-        else:
-            blocked.append(route.request.url)
-            route.abort()
-
-    page.context.route("**/*", guard)
-    yield blocked
-    assert blocked == []
 
 
 def card(page: Any, item_id: str) -> Any:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -21,7 +20,6 @@ from .dupkit import PLATES, build_crowded_collection
 from .fakes import FakeEncoder
 
 pytestmark = pytest.mark.browser
-LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 PAPER = (247, 244, 238)
 ROW = 7  # a castle plate: highlighted, hovered, opened
 
@@ -35,23 +33,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     running = serve_in_thread(create_app(root, title="Plates"))
     yield running
     running.stop()
-
-
-@pytest.fixture
-def offline(page: Any) -> Iterator[list[str]]:
-    blocked: list[str] = []
-
-    def guard(route: Any) -> None:
-        host = urlsplit(route.request.url).hostname or ""
-        if route.request.url.startswith(("data:", "blob:")) or host in LOCAL_HOSTS:
-            route.continue_()
-        else:
-            blocked.append(route.request.url)
-            route.abort()
-
-    page.context.route("**/*", guard)
-    yield blocked
-    assert blocked == []
 
 
 def wait_until(page: Any, expression: str, timeout: float = 15.0) -> None:
