@@ -11,6 +11,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
+from illustra import settings  # noqa: E402
 from illustra.encoders import register_encoder  # noqa: E402
 
 from .blsample import write_bl_manifest  # noqa: E402
@@ -24,6 +25,15 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 @pytest.fixture(autouse=True)
 def _fake_encoder() -> None:
     register_encoder("fake", FakeEncoder)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings() -> Any:
+    """Settings a command made current in this process (``--setting``, ``--text-model``) end with
+    the test that ran it, as they end with the command."""
+    yield
+    settings._overrides = {}
+    settings._cache = None
 
 
 @pytest.fixture(scope="session")
