@@ -282,7 +282,7 @@ def main() -> None:
             },
             "pipeline_int8": {
                 "what": "the same pipeline with ILLUSTRA_CPU_PRECISION=int8 (ONNX Runtime INT8 image tower, "
-                "one picture per call); what 'auto' picks on CPUs without native bf16 when it is faster there",
+                "one picture per call): for CPUs without native bf16; never chosen by 'auto'",
                 "images_per_s": round(len(paths) / float(np.median(int8_times)), 2),
                 "seconds_per_round": [round(x, 2) for x in int8_times],
                 "speedup": round(len(paths) / float(np.median(int8_times)) / naive_ips, 2),

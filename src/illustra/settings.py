@@ -188,7 +188,7 @@ SETTINGS: dict[str, Setting] = {
         Setting(
             "cpu_precision",
             "auto",
-            "CLIP-family inference on CPU: 'fp32', 'bf16' (autocast), 'int8' (pictures through an ONNX Runtime INT8 image tower, one picture per call, built once per model and kept on disk), or 'auto' (bf16 where the CPU computes it natively; else int8 where onnxruntime is installed and the tower agrees with float32 at cosine >= 0.99 and measured faster; else fp32).",
+            "CLIP-family inference on CPU: 'fp32', 'bf16' (autocast), 'int8' (pictures through an ONNX Runtime INT8 image tower, one picture per call, built once per model and kept on disk; for CPUs without bf16: faster than fp32 but rankings agree less, see README), or 'auto' (bf16 where the CPU computes it natively, else fp32).",
             choices=("auto", "fp32", "bf16", "int8"),
         ),
         Setting("query_precision", "auto", "Text-query side of CLIP-family models on CPU: 'int8' (ONNX Runtime, INT8 weights; about 3x faster than bf16, cosine ~0.999 with float32; built once per model and kept on disk), 'bf16' (autocast), 'fp32', or 'auto' (int8 where onnxruntime is installed and agrees with float32 at cosine >= 0.99, else as cpu_precision). Pictures are unaffected.", choices=("auto", "fp32", "bf16", "int8")),

@@ -9,10 +9,9 @@ Activations are quantised with one scale per call, so each picture is run on its
 never depends on which pictures shared its batch, and a resumed or distributed run gives the same
 vectors as one uninterrupted run.
 
-Built once per model at first use and kept beside the INT8 text tower (``text_fast.cache_dir``),
-keyed by the model's files and library versions. Each build measures, on probe pictures, its
-agreement with float32 and both speeds; ``auto`` precision uses it only where it agrees at
-``MIN_COSINE`` and is faster than float32 on this machine.
+Built once per model at first use (``cpu_precision=int8``) and kept beside the INT8 text tower
+(``text_fast.cache_dir``), keyed by the model's files and library versions. Each build measures,
+on probe pictures, its agreement with float32 and both speeds (kept in ``meta.json``).
 """
 
 from __future__ import annotations
@@ -50,10 +49,6 @@ class Int8ImageTower:
         self.session = ort.InferenceSession(
             str(folder / "image_int8.onnx"), opts, providers=["CPUExecutionProvider"]
         )
-
-    @property
-    def faster_than_fp32(self) -> bool:
-        return self.images_per_s.get("int8", 0.0) > self.images_per_s.get("fp32", float("inf"))
 
     def __call__(self, pixel_values: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(pixel_values, dtype=np.float32)
