@@ -11,6 +11,13 @@ call: filters applied, k results): build time, load time, p50/p95 per filter kin
 against exact search, RSS of the searching process (for Milvus Lite, its engine runs inside that
 process), bytes on disk, and the machine's load average at start and end. Writes
 benchmarks/results/milvus.json (``--n`` other than 100000: milvus_<n>.json).
+
+    .venv/bin/python benchmarks/bench_milvus.py --reuse WORKDIR [--queries 200]
+
+measures the same on a collection kept by ``bench_bl_million.py --keep`` (the 1.08M of the BL
+benchmark, its FAISS index already built: that build's recorded time is reported), with that
+benchmark's held-out queries; the collection's ``index.json`` is put back as found afterwards.
+Writes benchmarks/results/milvus_<n>.json.
 """
 
 from __future__ import annotations
@@ -41,7 +48,7 @@ def dir_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
 
 
-def probe(collection: str, queries_path: str, out_path: str) -> None:
+def probe(collection: str, queries_path: str, out_path: str, model: str = MODEL) -> None:
     """Open the collection's index as a server would (fresh process) and time the search step."""
     from illustra import settings
     from illustra.api.server import server_settings
@@ -50,7 +57,7 @@ def probe(collection: str, queries_path: str, out_path: str) -> None:
 
     server_settings(settings.current())  # as a server: one thread per query for FAISS and torch
     queries = np.load(queries_path)
-    svc = SearchService(Collection(collection), MODEL)
+    svc = SearchService(Collection(collection), model)
     plan = bim.filter_plan(svc, len(queries))
     before = bim.rss()
     t = time.perf_counter()
@@ -96,12 +103,27 @@ def measured(res: dict[str, Any], truth: dict[str, list[np.ndarray]], kinds: lis
     return out
 
 
-def run_probe(work: Path, label: str) -> dict[str, Any]:
+def run_probe(work: Path, label: str, model: str = MODEL) -> dict[str, Any]:
     out = work / f"probe-{label}.json"
     subprocess.run(
-        [sys.executable, __file__, "--probe", str(work / "c"), str(work / "queries.npy"), str(out)], check=True
+        [sys.executable, __file__, "--probe", str(work / "c"), str(work / "queries.npy"), str(out), "--model", model],
+        check=True,
     )
     return json.loads(out.read_text())
+
+
+def reuse(workdir: Path, queries_n: int, out: dict[str, Any]) -> tuple[Path, str, np.ndarray]:
+    """The kept BL benchmark collection, its model and its held-out queries."""
+    import bench_bl_million as blm
+
+    from illustra.collection import Collection
+
+    coll = Collection(workdir / "c")
+    model = next(m for m, info in coll.manifest["indexes"].items() if info.get("backend", "faiss") == "faiss")
+    saved = workdir / "queries.npy"
+    queries = np.load(saved) if saved.is_file() else blm.held_out_queries(len(coll.ids), blm.DIM, 3000, queries_n)
+    out.update({"reused": str(workdir), "n": len(coll.ids), "dim": int(queries.shape[1]), "queries": len(queries)})
+    return workdir, model, queries[:queries_n]
 
 
 def main() -> None:
@@ -111,10 +133,13 @@ def main() -> None:
     ap.add_argument("--centres", type=int, default=3000)
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--workdir", default=tempfile.gettempdir())
+    ap.add_argument("--reuse", type=Path, help="a workdir kept by bench_bl_million.py --keep")
     ap.add_argument("--probe", nargs=3, metavar=("COLLECTION", "QUERIES", "OUT"), help=argparse.SUPPRESS)
+    ap.add_argument("--model", default=MODEL, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.probe:
-        probe(*args.probe)
+        coll_path, queries_path, out_path = args.probe
+        probe(coll_path, queries_path, out_path, model=args.model)
         return
     need_bl_manifest()
     from illustra.collection import Collection
@@ -134,15 +159,22 @@ def main() -> None:
         "cpus": os.cpu_count(),
         "load_start": [round(x, 2) for x in os.getloadavg()],
     }
-    work = Path(tempfile.mkdtemp(prefix="illustra-milvus-", dir=args.workdir))
+    model = MODEL
+    if args.reuse:
+        work, model, queries = reuse(args.reuse.resolve(), args.queries, out)
+        index_json = index_dir(Collection(work / "c"), model) / "index.json"
+        kept = index_json.read_bytes()
+    else:
+        work = Path(tempfile.mkdtemp(prefix="illustra-milvus-", dir=args.workdir))
     try:
         t = time.perf_counter()
-        coll = bim.make_collection(work / "c", args.n)
-        queries = bim.write_vectors(coll, args.n, args.dim, args.centres, args.queries)
+        if not args.reuse:
+            coll = bim.make_collection(work / "c", args.n)
+            queries = bim.write_vectors(coll, args.n, args.dim, args.centres, args.queries)
         np.save(work / "queries.npy", queries)
         out["collection_seconds"] = round(time.perf_counter() - t, 1)
         coll = Collection(work / "c")
-        svc = SearchService(coll, MODEL)
+        svc = SearchService(coll, model)
         plan = bim.filter_plan(svc, args.queries)
         masks = {kind: [svc.row_mask(f) for f in fs] for kind, fs in plan.items()}
         out["filters"] = {
@@ -153,21 +185,23 @@ def main() -> None:
             }
             for kind, fs in plan.items()
         }
-        truth = bim.ground_truth(EmbeddingStore(coll, MODEL).vectors(), queries, masks)
+        truth = bim.ground_truth(EmbeddingStore(coll, model).vectors(), queries, masks)
         del svc, masks
         print(f"collection and exact answers ready ({out['collection_seconds']} s)", flush=True)
 
         # FAISS first: the Milvus build then records itself in the same index.json.
-        info = build_index(coll, MODEL)
+        info = coll.manifest["indexes"][model] if args.reuse else build_index(coll, model)
         faiss = {"kind": info["kind"], "params": info["params"], "build_seconds": info["build_seconds"]}
-        faiss["bytes_on_disk"] = dir_bytes(index_dir(coll, MODEL) / "index.faiss")
-        faiss.update(measured(run_probe(work, "faiss"), truth, list(plan)))
+        if args.reuse:
+            faiss["build_note"] = "recorded by the bench_bl_million.py run that built this index"
+        faiss["bytes_on_disk"] = dir_bytes(index_dir(coll, model) / "index.faiss")
+        faiss.update(measured(run_probe(work, "faiss", model), truth, list(plan)))
         out["faiss"] = faiss
         print("faiss", json.dumps(faiss), flush=True)
 
         uri = str(work / "milvus.db")
         t = time.perf_counter()
-        info = build_milvus_index(Collection(work / "c"), MODEL, uri, "bench")
+        info = build_milvus_index(Collection(work / "c"), model, uri, "bench", progress=True)
         wall = time.perf_counter() - t
         disconnect(uri)  # Milvus Lite opens its file in one process: the probe's
         milvus = {
@@ -178,13 +212,18 @@ def main() -> None:
             "index_seconds": info["index_seconds"],
             "bytes_on_disk": dir_bytes(Path(uri)),
         }
-        milvus.update(measured(run_probe(work, "milvus"), truth, list(plan)))
+        milvus.update(measured(run_probe(work, "milvus", model), truth, list(plan)))
         out["milvus_lite"] = milvus
         print("milvus_lite", json.dumps(milvus), flush=True)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if args.reuse:
+            index_json.write_bytes(kept)
+            shutil.rmtree(work / "milvus.db", ignore_errors=True)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
     out["load_end"] = [round(x, 2) for x in os.getloadavg()]
-    name = "milvus.json" if args.n == 100_000 else f"milvus_{args.n}.json"
+    n = out["n"]
+    name = "milvus.json" if n == 100_000 else f"milvus_{n}.json"
     dest = Path(__file__).resolve().parent / "results" / name
     dest.write_text(json.dumps(out, indent=2) + "\n")
     print(f"wrote {dest}")
