@@ -229,7 +229,7 @@ def test_command_builds_lists_and_exports(colour_coll: Path, tmp_path: Path) -> 
 
 
 def test_reader_reads_rows_from_the_file_not_the_mapping(tmp_path: Path) -> None:
-    from illustra.duplicates.reader import VectorReader
+    from illustra.vector_reader import VectorReader
 
     x = np.random.default_rng(3).standard_normal((500, 24)).astype(np.float32)
     np.save(tmp_path / "v.npy", x)

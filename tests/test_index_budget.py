@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from illustra.embedding_store import EmbeddingStore
 from illustra.errors import BadInput
 from illustra.index import build_index, estimate_bytes, index_dir, load_index, plan_index
 from illustra.settings import BadSetting, Settings, parse_size
+from illustra.vector_backend import FaissBackend
 
 MODEL = "vec"
 
@@ -246,3 +248,30 @@ def test_hnsw_keeps_recall_under_mid_share_filters(tmp_path, monkeypatch):
             assert len(pos) == 10 and allowed[pos].all()
             hits += len(set(pos.tolist()) & exact_top(vecs, q, 10, allowed))
         assert hits / (10 * len(queries)) >= 0.99, share
+
+
+def _mapped_kb(path: str) -> int:
+    kb, current = 0, ""
+    for line in Path("/proc/self/smaps").read_text(encoding="utf-8").splitlines():
+        parts = line.split()
+        if parts and "-" in parts[0] and not line[0].isupper():
+            current = parts[-1] if len(parts) >= 6 else ""
+        elif line.startswith("Rss:") and current == path:
+            kb += int(parts[1])
+    return kb
+
+
+def test_re_ranking_reads_vectors_without_mapping_them(data) -> None:
+    """Re-ranked candidates are read from the file, so a server's memory does not grow with the
+    pages around every vector it ever re-ranked."""
+    coll, vecs, queries = data
+    build_index(coll, MODEL, kind="ivfsq")
+    idx = load_index(Collection(coll.root), MODEL)
+    path = str(Path(idx.vectors.filename).resolve())
+    for q in queries:
+        scores, pos = idx.search(q, 10)
+        np.testing.assert_allclose(scores, vecs[pos] @ q, rtol=0, atol=1e-5)
+    assert _mapped_kb(path) == 0
+    got = FaissBackend.wrap(idx).vectors_of([int(idx.rows[5]), int(idx.rows[2])])
+    np.testing.assert_array_equal(got[int(idx.rows[2])], vecs[2])
+    assert _mapped_kb(path) == 0

@@ -29,6 +29,7 @@ from .embedding_store import EmbeddingStore
 from .encoders.base import model_slug
 from .errors import BadInput, IndexMissing, ModelMismatch
 from .settings import format_size, parse_size
+from .vector_reader import VectorReader
 
 KINDS = ("flat", "hnsw", "ivfsq", "ivfpq")
 # Above this many vectors the HNSW graph is not built even when it would fit the budget.
@@ -284,6 +285,13 @@ class VectorIndex:
     # Answer permissive filters by post-filtering an unfiltered search when that is cheaper.
     postfilter: bool = True
     searches: int = 0  # searches answered, to release mapped vector pages now and then
+    reader: VectorReader | None = None  # re-ranking reads vectors through it, not the mapping
+
+    def take(self, positions: np.ndarray) -> np.ndarray:
+        """The vectors at ascending ``positions``, read without mapping them (see vector_reader)."""
+        if self.reader is None:
+            self.reader = VectorReader(self.vectors)
+        return self.reader.take(positions)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -357,7 +365,7 @@ class VectorIndex:
         ids = np.sort(ids[allowed[ids]])
         if len(ids) < k:
             return None
-        scores = np.asarray(self.vectors[ids]) @ q[0]
+        scores = self.take(ids) @ q[0]
         kth = np.partition(-scores, k - 1)[k - 1]
         if len(ids) == k or -scores.min() <= kth:
             return None  # a tie at the cut could continue beyond the candidates
@@ -446,7 +454,7 @@ class VectorIndex:
                 continue
             if self.kind != "flat":
                 ids = np.sort(ids)
-                got_scores = np.asarray(self.vectors[ids]) @ q[0]
+                got_scores = self.take(ids) @ q[0]
             # Equal scores (duplicate images) must not make paging unstable: if the k-th score is
             # tied with the last fetched one, fetch deeper so the tie is broken by position.
             if len(ids) < fetch or fetch >= available or len(ids) < k:
@@ -539,4 +547,5 @@ def load_index(collection: Collection, model: str) -> VectorIndex:
         vectors=vectors,
         rows=rows,
         params=dict(meta.get("params", {})),
+        reader=VectorReader(vectors),
     )

@@ -67,12 +67,10 @@ class FaissBackend(VectorIndex):
         return scores, self.rows[pos]
 
     def vectors_of(self, rows: Sequence[int]) -> dict[int, np.ndarray]:
-        out: dict[int, np.ndarray] = {}
-        for r in rows:
-            pos = self.position_of_row(int(r))
-            if pos is not None:
-                out[int(r)] = np.asarray(self.vectors[pos], dtype=np.float32)
-        return out
+        found = {int(r): p for r in rows if (p := self.position_of_row(int(r))) is not None}
+        order = sorted(found, key=found.__getitem__)
+        vecs = self.take(np.asarray([found[r] for r in order], np.int64))
+        return dict(zip(order, vecs, strict=True))
 
 
 def index_info(collection: Collection, model: str) -> dict[str, Any] | None:

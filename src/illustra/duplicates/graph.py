@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..collection import write_bytes_atomic, write_json_atomic
-from .reader import VectorReader
+from ..vector_reader import VectorReader
 
 # Up to this many vectors everything is compared with everything (one cell).
 EXACT_MAX = 4096

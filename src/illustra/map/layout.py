@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..collection import write_bytes_atomic, write_json_atomic
-from ..duplicates.reader import VectorReader
+from ..vector_reader import VectorReader
 
 FIT_MAX = 200_000  # above this many pictures, UMAP is fitted on a sample
 DEFAULT_SAMPLE = 50_000

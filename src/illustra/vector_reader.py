@@ -2,8 +2,10 @@
 
 Touching random rows of a mapped file makes the kernel map whole neighbourhoods of pages around
 each (fault-around), and they count as this process's memory until released: reading a million
-1152-d vectors at random left 3 GB resident. Reading the rows with ``preadv`` into a buffer of
-our own keeps resident memory to the rows asked for (the file stays in the page cache).
+1152-d vectors at random left 3 GB resident, and a server re-ranking 84 candidates per query
+gained 20-70 MB a query (the page cache hands out large folios, mapped whole). Reading the rows
+with ``preadv`` into a buffer of our own keeps resident memory to the rows asked for (the file
+stays in the page cache).
 """
 
 from __future__ import annotations
