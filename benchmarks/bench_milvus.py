@@ -164,6 +164,7 @@ def main() -> None:
         work, model, queries = reuse(args.reuse.resolve(), args.queries, out)
         index_json = index_dir(Collection(work / "c"), model) / "index.json"
         kept = index_json.read_bytes()
+        kept_entry = Collection(work / "c").manifest["indexes"][model]
     else:
         work = Path(tempfile.mkdtemp(prefix="illustra-milvus-", dir=args.workdir))
     try:
@@ -216,8 +217,9 @@ def main() -> None:
         out["milvus_lite"] = milvus
         print("milvus_lite", json.dumps(milvus), flush=True)
     finally:
-        if args.reuse:
+        if args.reuse:  # the collection as found: FAISS in index.json and in the manifest
             index_json.write_bytes(kept)
+            Collection(work / "c").update_manifest(indexes={model: kept_entry})
             shutil.rmtree(work / "milvus.db", ignore_errors=True)
         else:
             shutil.rmtree(work, ignore_errors=True)
