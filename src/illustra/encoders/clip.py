@@ -611,22 +611,7 @@ class ClipEncoder(Encoder):
                 )
                 tower = None
             self._int8, self._int8_tried = tower, True
-            if tower is not None:
-                self._release_torch_text_tower()
             return tower
-
-    def _release_torch_text_tower(self) -> None:
-        # Every text now goes through the INT8 tower: the float32 text weights (for a SigLIP
-        # so400m, 2.8 GB of a server's memory) are dropped. Pictures keep the torch model.
-        import torch
-
-        class Released(torch.nn.Module):
-            def forward(self, *args: Any, **kwargs: Any) -> Any:
-                raise ModelUnavailable("the float32 text tower was released once the INT8 one was in use")
-
-        for name in ("text_model", "text_projection"):
-            if isinstance(getattr(self.model, name, None), torch.nn.Module):
-                setattr(self.model, name, Released())
 
     def _load_int8(self) -> text_fast.Int8TextTower:
         sample = self._tokenize(["a", "an engraving of a cathedral and a bridge"])
