@@ -97,19 +97,25 @@ def assert_no_sideways_scroll(page: Any, state: str) -> None:
         pytest.fail(f"{state} scrolls sideways at {viewport} px: {width} px wide; too wide: {wide}")
 
 
-@pytest.fixture
-def offline(page: Any) -> Iterator[list[str]]:
-    """Every request leaving this machine is refused and recorded (the test asserts none)."""
+def block_remote(context: Any, local_hosts: set[str] = LOCAL_HOSTS) -> list[str]:
+    """Refuse every request of a browser context that leaves this machine; the list records them."""
     blocked: list[str] = []
 
     def guard(route: Any) -> None:
         host = urlsplit(route.request.url).hostname or ""
-        if route.request.url.startswith(("data:", "blob:")) or host in LOCAL_HOSTS:
+        if route.request.url.startswith(("data:", "blob:")) or host in local_hosts:
             route.continue_()
         else:
             blocked.append(route.request.url)
             route.abort()
 
-    page.context.route("**/*", guard)
+    context.route("**/*", guard)
+    return blocked
+
+
+@pytest.fixture
+def offline(page: Any) -> Iterator[list[str]]:
+    """Every request leaving this machine is refused and recorded (the test asserts none)."""
+    blocked = block_remote(page.context)
     yield blocked
     assert blocked == []

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from starlette.testclient import TestClient
@@ -12,7 +11,7 @@ from starlette.testclient import TestClient
 from illustra.api import RunningServer, create_app, serve_in_thread
 from illustra.encoders import register_encoder
 
-from .browserkit import shot
+from .browserkit import block_remote, shot
 from .fakes import FakeEncoder
 from .searchkit import build_colour_collection
 
@@ -50,18 +49,8 @@ def test_docs_html_names_no_other_site(coll_root):
 @pytest.mark.browser
 def test_docs_page_renders_offline(browser, server):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
-    blocked: list[str] = []
     errors: list[str] = []
-
-    def guard(route: Any) -> None:
-        host = urlsplit(route.request.url).hostname or ""
-        if route.request.url.startswith(("data:", "blob:")) or host in LOCAL_HOSTS:
-            route.continue_()
-        else:
-            blocked.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", guard)
+    blocked = block_remote(context, LOCAL_HOSTS)
     page = context.new_page()
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.set_default_timeout(15_000)

@@ -20,6 +20,7 @@ from ..encoders import Encoder, load_encoder
 from ..encoders.base import TextEncoder, Unsupported, decode_side
 from ..errors import IndexMissing, ItemNotFound, ModelMismatch, NotEmbedded
 from ..guardrails import Guardrails
+from ..guardrails.faces import DETECT_SIDE
 from ..settings import Settings, current
 from ..vector_backend import VectorBackend, load_backend
 from . import text_model as text_model_mod
@@ -187,8 +188,9 @@ class SearchService:
 
     def query_image(self, image: Image.Image | bytes | str | Path) -> Image.Image:
         """Decode a query image (uploaded bytes, a file, or a PIL image) through the safe decoder."""
-        # Decoded as the collection's own pictures were, so a picture finds itself.
-        side = decode_side(self.encoder)
+        # Decoded as the collection's own pictures were (so a picture finds itself), but never so
+        # small that the face guard cannot see a face in it.
+        side = max(decode_side(self.encoder), DETECT_SIDE)
         if isinstance(image, bytes):
             return images.decode(image, min_side=side)
         if isinstance(image, (str, Path)):
