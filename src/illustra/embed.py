@@ -9,7 +9,6 @@ exactly once. Images that cannot be decoded are skipped with a reason (``skipped
 
 from __future__ import annotations
 
-import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -24,6 +23,7 @@ from .collection import Collection
 from .embedding_store import EmbeddingStore
 from .encoders.base import Encoder, decode_side, model_slug
 from .errors import BadImage, IllustraError, ModelMismatch
+from .progress import progress_bar
 
 
 @dataclass
@@ -225,8 +225,6 @@ def embed_collection(
     chunk_rows: int | None = None,
 ) -> EmbedSummary:
     """Embed the images of ``collection`` not yet embedded with ``encoder``; see the module docstring."""
-    from tqdm import tqdm
-
     batch_size = max(1, int(batch_size or settings.get("batch_size")))
     workers = max(1, int(workers or settings.get("workers")))
     chunk_rows = max(1, int(chunk_rows or settings.get("embed_chunk_rows")))
@@ -239,15 +237,7 @@ def embed_collection(
     id_column = collection.dataset.data.column("id")
 
     stats = {"embedded": 0, "skipped": 0, "no_image": 0}
-    bar = tqdm(
-        total=total_todo,
-        unit="img",
-        desc=f"embedding with {encoder.name}",
-        file=sys.stderr,
-        disable=not progress or total_todo == 0,
-        dynamic_ncols=True,
-        smoothing=0.05,
-    )
+    bar = progress_bar(progress, total_todo, f"embedding with {encoder.name}", "img", smoothing=0.05)
     # Enough work queued that the pool keeps decoding the next batches while the model runs.
     depth = 2 * batch_size + 4 * workers
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="illustra-decode")

@@ -62,6 +62,7 @@ from .errors import (
     ModelMismatch,
     ModelUnavailable,
 )
+from .progress import progress_bar
 
 # A local instance stays small: the object store only holds batches in flight (decoded pictures of
 # a few hundred kB each), and Ray spills to disk beyond it rather than failing.
@@ -281,8 +282,6 @@ def _run(
 ) -> dict[str, Any] | None:
     """The pipeline, driven from this process; returns the actors' manifest facts."""
     import pyarrow as pa
-    from tqdm import tqdm
-
     todo = np.concatenate([rows for _, _, rows in plan.chunks]).astype(np.int64)
     id_column = collection.dataset.data.column("id")
     table = pa.table({"row": pa.array(todo), "id": id_column.take(pa.array(todo))})
@@ -344,15 +343,7 @@ def _run(
         skipped = [(r, str(id_column[r].as_py()), skips[r]) for r in sorted(skips)]
         plan.store.write_chunk(start, end, rows, vectors, skipped=skipped)
 
-    bar = tqdm(
-        total=plan.todo,
-        unit="img",
-        desc=f"embedding with {encoder.name} on Ray",
-        file=sys.stderr,
-        disable=not progress,
-        dynamic_ncols=True,
-        smoothing=0.05,
-    )
+    bar = progress_bar(progress, plan.todo, f"embedding with {encoder.name} on Ray", "img", smoothing=0.05)
     try:
         with _quiet_data(ray), _without_ray_notices():
             for batch in _batches(ds):
@@ -494,8 +485,6 @@ def _run_from_client(
     runs as a task on the cluster, writing the same chunks into the collection (which both sides
     see at the same path). This process shows progress from the chunks as they appear, then
     consolidates them; stopping it cancels the task, and finished chunks are kept."""
-    from tqdm import tqdm
-
     driver = ray.remote(num_cpus=0, max_retries=0)(_driver_on_cluster)
     ref = driver.remote(
         str(collection.root),
@@ -508,14 +497,7 @@ def _run_from_client(
         settings.current(),
     )
     seen = set(plan.store.chunk_paths())
-    bar = tqdm(
-        total=plan.todo,
-        unit="img",
-        desc=f"embedding with {encoder.name} on Ray",
-        file=sys.stderr,
-        disable=not progress,
-        dynamic_ncols=True,
-    )
+    bar = progress_bar(progress, plan.todo, f"embedding with {encoder.name} on Ray", "img")
     try:
         while True:
             ready, _ = ray.wait([ref], timeout=1.0)

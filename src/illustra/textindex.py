@@ -24,7 +24,6 @@ import hashlib
 import json
 import logging
 import os
-import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -38,6 +37,7 @@ from .encoders.base import TextEncoder
 from .highlight import clean_text, fold
 from .keywords import build_keyword_index, stem
 from .keywords import words as split_words
+from .progress import progress_bar
 
 log = logging.getLogger("illustra")
 
@@ -157,16 +157,7 @@ def semantic_encoder(spec: str) -> TextEncoder:
 
 # -- building ---------------------------------------------------------------------------------
 def _bar(total: int, desc: str, unit: str, progress: bool) -> Any:
-    from tqdm import tqdm
-
-    return tqdm(
-        total=total,
-        desc=desc,
-        unit=unit,
-        file=sys.stderr,
-        disable=not progress or total == 0,
-        dynamic_ncols=True,
-    )
+    return progress_bar(progress, total, desc, unit)
 
 
 def _build_keyword(collection: Collection, fields: list[str], fp: str, progress: bool) -> dict[str, Any]:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -33,6 +32,7 @@ from .collection import Collection, now_iso
 from .embedding_store import EmbeddingStore
 from .encoders.base import model_slug
 from .errors import BadInput, ModelMismatch, SourceError
+from .progress import progress_bar
 
 DEFAULT_BATCH_ROWS = 8192
 
@@ -582,8 +582,6 @@ def import_vectors(
     notify: Callable[[str], None] | None = None,
 ) -> ImportSummary:
     """Import ``source``'s vectors as ``model``'s embeddings of ``collection``; see the module docstring."""
-    from tqdm import tqdm
-
     t0 = time.perf_counter()
     batch_rows = max(1, int(batch_rows or DEFAULT_BATCH_ROWS))
     layout = known_layout(source.name, source.config) if isinstance(source, DatasetVectors) else None
@@ -709,14 +707,7 @@ def import_vectors(
                 stats["skipped"] += len(skipped)
             pos += m
             if bar is None:
-                bar = tqdm(
-                    total=source.total,
-                    unit="row",
-                    desc=f"importing vectors for {model}",
-                    file=sys.stderr,
-                    disable=not progress,
-                    dynamic_ncols=True,
-                )
+                bar = progress_bar(progress, source.total, f"importing vectors for {model}", "row")
             bar.update(m)
     finally:
         if bar is not None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from ..collection import CORE_FIELDS
+from ..progress import progress_bar as shared_progress_bar
 
 REPORT_NAME = "ingest_report.tsv"
 # Recorded in a source's manifest entry, in the same write as its rows: from that ingest on, every
@@ -500,6 +501,4 @@ def ordered_map(
 
 
 def progress_bar(enabled: bool, total: int | None, desc: str, unit: str) -> Any:
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit=unit, disable=not enabled, dynamic_ncols=True, leave=False)
+    return shared_progress_bar(enabled, total, desc, unit, leave=False)
