@@ -167,6 +167,18 @@ def filter_plan(svc: Any, queries: int) -> dict[str, list[Any]]:
     return plan
 
 
+def describe_filters(plan: dict[str, list[Any]], masks: dict[str, list[np.ndarray]]) -> dict[str, Any]:
+    """Each filter kind's variants and the least and most of the items they select."""
+    return {
+        kind: {
+            "variants": sorted({json.dumps(f.describe(), sort_keys=True) for f in fs}),
+            "selected_share_min": round(float(min(m.mean() for m in masks[kind])), 6),
+            "selected_share_max": round(float(max(m.mean() for m in masks[kind])), 6),
+        }
+        for kind, fs in plan.items()
+    }
+
+
 def ground_truth(vectors: np.ndarray, queries: np.ndarray, masks: dict[str, list[np.ndarray]]) -> dict[str, list[np.ndarray]]:
     """Exact top-k positions per query, unfiltered and under each query's filter mask."""
     nq = len(queries)
@@ -278,14 +290,7 @@ def main() -> None:
         svc = SearchService(coll, MODEL)
         plan = filter_plan(svc, args.queries)
         masks = {kind: [svc.row_mask(f) for f in fs] for kind, fs in plan.items()}
-        out["filters"] = {
-            kind: {
-                "variants": sorted({json.dumps(f.describe(), sort_keys=True) for f in fs}),
-                "selected_share_min": round(float(min(m.mean() for m in masks[kind])), 6),
-                "selected_share_max": round(float(max(m.mean() for m in masks[kind])), 6),
-            }
-            for kind, fs in plan.items()
-        }
+        out["filters"] = describe_filters(plan, masks)
         t = time.perf_counter()
         truth = ground_truth(vectors, queries, masks)
         out["exact_seconds_per_query_batched"] = round((time.perf_counter() - t) / args.queries, 4)

@@ -178,14 +178,7 @@ def main() -> None:
         svc = SearchService(coll, model)
         plan = bim.filter_plan(svc, args.queries)
         masks = {kind: [svc.row_mask(f) for f in fs] for kind, fs in plan.items()}
-        out["filters"] = {
-            kind: {
-                "variants": sorted({json.dumps(f.describe(), sort_keys=True) for f in fs}),
-                "selected_share_min": round(float(min(m.mean() for m in masks[kind])), 6),
-                "selected_share_max": round(float(max(m.mean() for m in masks[kind])), 6),
-            }
-            for kind, fs in plan.items()
-        }
+        out["filters"] = bim.describe_filters(plan, masks)
         truth = bim.ground_truth(EmbeddingStore(coll, model).vectors(), queries, masks)
         del svc, masks
         print(f"collection and exact answers ready ({out['collection_seconds']} s)", flush=True)
