@@ -32,8 +32,7 @@ def _fresh_settings() -> Any:
     """Settings a command made current in this process (``--setting``, ``--text-model``) end with
     the test that ran it, as they end with the command."""
     yield
-    settings._overrides = {}
-    settings._cache = None
+    settings.reset()
 
 
 @pytest.fixture(scope="session")

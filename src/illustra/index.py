@@ -55,10 +55,10 @@ POSTFILTER_MAX_FETCH = 4096
 # Measured in CPU time at 1.08M x 1152-d (SQ8): a code distance 0.36 us, a filter test under 10 ns
 # while scanning lists, an exact distance 1.6-1.9 us (a scattered 4.6 KB read each).
 SELECTOR_TEST_COST = 0.03
-# Re-ranking reads scattered vectors through the memory map; the pages it touched stay mapped into
-# the process, counted in its RSS, though the kernel keeps them in its page cache either way.
-# Unmapping them every so many searches keeps the RSS bounded; a later read of one is a minor fault
-# served from the page cache.
+# Re-ranking reads its candidates with preadv (vector_reader.py); an exact search over a filtered
+# subset still reads through the memory map, and the pages it touched stay mapped into the process,
+# counted in its RSS, though the kernel keeps them in its page cache either way. Unmapping them
+# every so many searches keeps the RSS bounded; a later read of one is a minor fault.
 RELEASE_EVERY = 256
 EXACT_COST = 5.0
 

@@ -296,6 +296,13 @@ def use(settings: Settings) -> Settings:
     return settings
 
 
+def reset() -> None:
+    """Forget the settings a command made current: the next ``current()`` reads the environment."""
+    global _overrides, _cache
+    _overrides = {}
+    _cache = None
+
+
 def current() -> Settings:
     """This process's validated settings (checked again only if ``ILLUSTRA_*`` variables change)."""
     global _cache

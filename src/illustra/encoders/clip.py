@@ -474,9 +474,6 @@ class ClipEncoder(Encoder):
             return self._image_int8
 
     def _load_image_int8(self) -> image_fast.Int8ImageTower:
-        sample = np.concatenate(
-            [self.prepare_image(im)[image_fast.INPUT] for im in image_fast.probe_pictures()]
-        )
         folder = text_fast.cache_dir(self.source, "image") / (
             "tower-" + text_fast.model_key(self.source, [image_fast.INPUT], None)
         )
@@ -487,7 +484,9 @@ class ClipEncoder(Encoder):
             lambda f: image_fast.build(
                 self.model,
                 f,
-                sample,
+                np.concatenate(
+                    [self.prepare_image(im)[image_fast.INPUT] for im in image_fast.probe_pictures()]
+                ),
                 reference=lambda x: self._forward("image", {image_fast.INPUT: x}, autocast=False),
                 threads=self._threads,
             ),

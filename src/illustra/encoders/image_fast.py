@@ -40,7 +40,6 @@ class Int8ImageTower:
         meta = json.loads((folder / "meta.json").read_text())
         self.folder = folder
         self.agreement: float = float(meta["agreement"])
-        self.images_per_s: dict[str, float] = dict(meta.get("images_per_s", {}))
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = max(1, threads)
         opts.inter_op_num_threads = 1
